@@ -1,0 +1,1 @@
+"""Evaluation helpers for guides-qa (retrieval and answer metrics)."""

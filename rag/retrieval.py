@@ -1,0 +1,148 @@
+"""Find passages: dense (FAISS), lexical (BM25), or both fused, without near-duplicates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.index import Index
+from rag.settings import FusionMethod, RetrievalMode
+from rag.types import Chunk, ScoredChunk
+
+MIN_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to some guides (file names) or editions (years)."""
+
+    docs: frozenset[str] | None = None
+    editions: frozenset[str] | None = None
+
+    def accepts(self, chunk: Chunk) -> bool:
+        return (self.docs is None or chunk.doc in self.docs) and (
+            self.editions is None or chunk.edition in self.editions
+        )
+
+
+class Retriever(Protocol):
+    def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]: ...
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    rows: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+
+
+class HybridRetriever:
+    """Dense + BM25 retrieval over one index, fused by weighted scores or reciprocal rank.
+
+    Weighted fusion min-max normalises both score lists over the union of the
+    candidates, then mixes them: `w * dense + (1 - w) * bm25`. RRF sums
+    `1 / (rrf_k + rank)` over the two rankings. `mode` "dense" or "bm25" uses one side.
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        mode: RetrievalMode = "hybrid",
+        fusion: FusionMethod = "weighted",
+        dense_weight: float = 0.5,
+        rrf_k: int = 60,
+        dedup_overlap: float = 0.5,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.mode = mode
+        self.fusion = fusion
+        self.dense_weight = dense_weight
+        self.rrf_k = rrf_k
+        self.dedup_overlap = dedup_overlap
+
+    def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
+        """The k best passages for `query`, best first."""
+        candidates = self._candidates(query, max(MIN_CANDIDATES, 10 * k))
+        fused = self._fuse(candidates)
+        order = np.argsort(-fused, kind="stable")
+        ranked = (
+            ScoredChunk(
+                chunk=self.index.chunks[candidates.rows[i]],
+                score=float(fused[i]),
+                dense=float(candidates.dense[i]),
+                lexical=float(candidates.lexical[i]),
+            )
+            for i in order
+        )
+        return _distinct(
+            (r for r in ranked if filters is None or filters.accepts(r.chunk)), k, self.dedup_overlap
+        )
+
+    def _candidates(self, query: str, n: int) -> _Candidates:
+        rows: set[int] = set()
+        query_vector = self.embedder.encode_queries([query])[0] if self.mode != "bm25" else None
+        if query_vector is not None:
+            _, dense_rows = self.index.dense_search(query_vector[None, :], n)
+            rows.update(int(r) for r in dense_rows[0] if r >= 0)
+        lexical_all = self.index.bm25.scores(query) if self.mode != "dense" else None
+        if lexical_all is not None:
+            top = np.argpartition(-lexical_all, min(n, len(lexical_all) - 1))[:n]
+            rows.update(int(r) for r in top if lexical_all[r] > 0)
+        row_array = np.fromiter(sorted(rows), dtype=np.int64)
+        dense = self.index.vectors[row_array] @ query_vector if query_vector is not None else np.zeros(len(row_array))
+        lexical = lexical_all[row_array] if lexical_all is not None else np.zeros(len(row_array))
+        return _Candidates(row_array, dense.astype(np.float64), lexical.astype(np.float64))
+
+    def _fuse(self, c: _Candidates) -> np.ndarray:
+        if self.mode == "dense":
+            return c.dense
+        if self.mode == "bm25":
+            return c.lexical
+        if self.fusion == "rrf":
+            return _reciprocal_rank(c.dense, self.rrf_k) + _reciprocal_rank(c.lexical, self.rrf_k)
+        return self.dense_weight * _min_max(c.dense) + (1 - self.dense_weight) * _min_max(c.lexical)
+
+
+def _min_max(scores: np.ndarray) -> np.ndarray:
+    if len(scores) == 0:
+        return scores
+    low, high = scores.min(), scores.max()
+    return (scores - low) / (high - low) if high > low else np.zeros_like(scores)
+
+
+def _reciprocal_rank(scores: np.ndarray, k: int) -> np.ndarray:
+    ranks = np.empty(len(scores))
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return 1.0 / (k + ranks)
+
+
+def _distinct(ranked: Iterable[ScoredChunk], k: int, max_overlap: float) -> list[ScoredChunk]:
+    """Take the first k passages, skipping any that mostly repeat one already taken:
+    an overlapping window of the same guide, or the same text in another edition."""
+    kept: list[ScoredChunk] = []
+    for result in ranked:
+        if len(kept) == k:
+            break
+        if not any(_repeats(result.chunk, other.chunk, max_overlap) for other in kept):
+            kept.append(result)
+    return kept
+
+
+def _repeats(a: Chunk, b: Chunk, max_overlap: float) -> bool:
+    if a.doc == b.doc:
+        shared = min(a.end, b.end) - max(a.start, b.start)
+        return shared > max_overlap * min(a.end - a.start, b.end - b.start)
+    words_a, words_b = _words(a.text), _words(b.text)
+    smaller = min(len(words_a), len(words_b))
+    return smaller >= 8 and len(words_a & words_b) >= 0.9 * smaller
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))

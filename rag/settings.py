@@ -1,0 +1,66 @@
+"""One settings object, read from the environment (RAG_*) at the edge and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.bm25 import BM25Settings
+from rag.chunking import ChunkerSettings
+from rag.embedding import Embedder, PassageTemplate
+from rag.index import IndexSettings
+
+FusionMethod = Literal["rrf", "weighted"]
+RetrievalMode = Literal["dense", "bm25", "hybrid"]
+
+
+class Settings(BaseSettings):
+    """Defaults are the tuned values (see README, "How the defaults were chosen")."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+
+    chunk_max_tokens: int = Field(default=96, ge=16, le=512)
+    chunk_overlap_tokens: int = Field(default=24, ge=0, le=256)
+    passage_template: PassageTemplate = "section"
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+
+    retrieval_mode: RetrievalMode = "hybrid"
+    fusion: FusionMethod = "weighted"
+    dense_weight: float = Field(default=0.5, ge=0, le=1)
+    rrf_k: int = Field(default=60, ge=1)
+    dedup_overlap: float = Field(default=0.5, ge=0, le=1)
+
+    abstain_threshold: float = 0.35
+    generator: Literal["extractive", "llm"] = "extractive"
+    llm_base_url: str = "http://127.0.0.1:11434/v1"
+    llm_model: str = "llama3.2"
+    llm_api_key: SecretStr = SecretStr("")
+    llm_timeout: float = Field(default=30.0, gt=0)
+    llm_context_tokens: int = Field(default=3000, ge=256)
+
+    admin_token: SecretStr | None = None
+    max_question_chars: int = Field(default=2000, ge=16)
+    max_k: int = Field(default=50, ge=1)
+
+    def chunker(self) -> ChunkerSettings:
+        return ChunkerSettings(max_tokens=self.chunk_max_tokens, overlap_tokens=self.chunk_overlap_tokens)
+
+    def bm25(self) -> BM25Settings:
+        return BM25Settings(k1=self.bm25_k1, b=self.bm25_b)
+
+    def index_settings(self, embedder: Embedder) -> IndexSettings:
+        return IndexSettings(
+            model=embedder.model_name,
+            dim=embedder.dim,
+            max_wordpieces=embedder.max_wordpieces,
+            chunker=self.chunker(),
+            passage_template=self.passage_template,
+            bm25=self.bm25(),
+        )
