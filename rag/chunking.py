@@ -113,6 +113,10 @@ def _split_unit(raw: str, unit: Unit) -> list[Unit]:
 
 
 def _make_chunk(doc: Document, units: list[Unit]) -> Chunk:
+    sentences, pos = [], 0
+    for u in units:
+        sentences.append((pos, pos + len(u.text), u.start, u.end))
+        pos += len(u.text) + 1
     return Chunk(
         chunk_id="",
         doc=doc.doc,
@@ -122,6 +126,7 @@ def _make_chunk(doc: Document, units: list[Unit]) -> Chunk:
         end=units[-1].end,
         title=doc.title,
         edition=doc.edition,
+        sentences=tuple(sentences),
     )
 
 

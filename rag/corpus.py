@@ -35,7 +35,7 @@ _BOILERPLATE_LINE = re.compile(
 _FOOTER_START = re.compile(r"^[ \t]*(?:Looking for someone\?|Related Articles)[ \t]*$", re.MULTILINE)
 # Where a new unit starts inside a block of body text: bullet glyphs, list numbers.
 _ITEM_BREAK = re.compile(r"\n+|(?:^|(?<=\s))(?:[•*\-–]|\d{1,2}\.)[ \t]+(?=[A-Z*\[])", re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]*\s+(?=[\"“*\[]?[A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“*\[]?[A-Z0-9])")
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "Dr.", "Mr.", "Ms.", "U.S.", "approx.")
 
 _FUNCTION_WORDS = frozenset(

@@ -32,6 +32,15 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A sentence an answer took from a cited passage; `raw[start:end]` is its source."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A retrievable passage: consecutive units of one section of one guide."""
 
@@ -43,13 +52,21 @@ class Chunk:
     end: int
     title: str = ""
     edition: str | None = None
+    # Per sentence: (start, end) in `text`, then (start, end) in the raw file.
+    sentences: tuple[tuple[int, int, int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Chunk:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k in row})
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
+        fields["sentences"] = tuple(tuple(s) for s in fields.get("sentences", ()))
+        return cls(**fields)
+
+    def quotes(self) -> list[Quote]:
+        """The chunk's sentences, each with its raw offsets."""
+        return [Quote(self.text[a:b], start, end) for a, b, start, end in self.sentences]
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,8 @@ class ScoredChunk:
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered source of an answer: the cited text and where it sits in the corpus."""
+    """A numbered source of an answer: the cited passage, where it sits in the corpus,
+    and the sentences of it the answer used (empty when the generator does not say)."""
 
     n: int
     doc: str
@@ -76,6 +94,12 @@ class Citation:
     start: int
     end: int
     edition: str | None = None
+    quotes: tuple[Quote, ...] = ()
+
+    @classmethod
+    def of(cls, n: int, passage: ScoredChunk, quotes: tuple[Quote, ...] = ()) -> Citation:
+        c = passage.chunk
+        return cls(n, c.doc, c.section, c.text, c.chunk_id, passage.score, c.start, c.end, c.edition, quotes)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

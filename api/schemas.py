@@ -1,0 +1,105 @@
+"""Request and response bodies of the HTTP API (CONTRACTS §3, plus extra fields)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from rag.types import ScoredChunk
+
+MAX_K = 50
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="How many passages to retrieve")
+    editions: list[StrictStr] | None = Field(default=None, description="Only these guide editions, e.g. ['2026']")
+    docs: list[StrictStr] | None = Field(default=None, description="Only these corpus files")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+class AskRequest(_Query):
+    question: StrictStr = Field(description="A question about machine-learning skills")
+
+    _check = field_validator("question")(_not_blank)
+
+
+class SearchRequest(_Query):
+    query: StrictStr = Field(description="What to look for")
+    mode: Literal["dense", "bm25", "hybrid"] | None = Field(default=None, description="Retriever; default hybrid")
+
+    _check = field_validator("query")(_not_blank)
+
+
+class PassageOut(BaseModel):
+    doc: str
+    section: str
+    text: str
+    chunk_id: str
+    score: float
+    edition: str | None = None
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, p: ScoredChunk) -> PassageOut:
+        c = p.chunk
+        return cls(doc=c.doc, section=c.section, text=c.text, chunk_id=c.chunk_id, score=p.score,
+                   edition=c.edition, start=c.start, end=c.end)
+
+
+class QuoteOut(BaseModel):
+    text: str
+    start: int
+    end: int
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc: str
+    section: str
+    text: str
+    chunk_id: str
+    score: float
+    edition: str | None = None
+    start: int
+    end: int
+    quotes: list[QuoteOut] = []
+
+
+class AskResponse(BaseModel):
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    nearest: list[PassageOut] = Field(default=[], description="When abstaining: the closest passages found")
+    generator: str
+    notice: str | None = None
+    timings: dict[str, float]
+
+
+class SearchResponse(BaseModel):
+    results: list[PassageOut]
+    timings: dict[str, float]
+
+
+class HealthResponse(BaseModel):
+    status: str
+    model: str
+    chunk_count: int
+    built_at: str
+    documents: list[str]
+    faiss_index: str
+    generator: str
+    rebuild_running: bool
+    last_rebuild: dict | None = None
+
+
+class RebuildResponse(BaseModel):
+    status: str

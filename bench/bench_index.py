@@ -1,0 +1,553 @@
+"""Benchmark of index builds and search: the guides themselves, then synthetic vectors.
+
+A script, not a test: it prints comparable figures (medians, p95s) and can write
+them as JSON. Part 1 works on a temporary copy of corpus/ and temporary index
+folders, so the project's own index/ is never touched. Part 2 measures exact
+(IndexFlatIP) against HNSW search on synthetic, embedding-like vectors at sizes
+the guides will never reach, to check EXACT_SEARCH_LIMIT and the HNSW constants
+in rag/index.py.
+
+    python bench/bench_index.py [--synthetic 100000,1000000] [--repeats N]
+                                [--skip-synthetic] [--json OUT]
+
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import faiss  # noqa: E402
+
+from rag.build import build_index  # noqa: E402
+from rag.embedding import Embedder  # noqa: E402
+from rag.index import (  # noqa: E402
+    EXACT_SEARCH_LIMIT,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    load_index,
+)
+from rag.retrieval import HybridRetriever  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+CORPUS_DIR = ROOT / "corpus"
+GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
+DIM = 384
+K = 10
+EF_SEARCH_SWEEP = (32, 64, 128, 256)
+N_QUERIES = 200
+N_CENTRES = 1000
+SEED = 20240611
+T0 = time.perf_counter()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def log(msg: str) -> None:
+    print(f"[{time.perf_counter() - T0:8.1f}s] {msg}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": pct(seconds, 50) * 1e3,
+        "p95_ms": pct(seconds, 95) * 1e3,
+        "mean_ms": float(np.mean(seconds)) * 1e3,
+        "n": len(seconds),
+    }
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc/self/status (VmRSS)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def mib(n: float) -> float:
+    return n / (1 << 20)
+
+
+# ---------------------------------------------------------------- part 1: the guides
+
+EDIT_PARAGRAPH = (
+    "Benchmark note {i}: engineers who keep a short written log of every experiment, "
+    "including the data version, the hyperparameters and the evaluation scores, find it "
+    "much easier to reproduce a result months later and to explain it to a hiring manager."
+)
+
+
+def _edits(corpus: Path) -> list[tuple[str, str]]:
+    """Three different one-file edits: (file name, new full text). Each adds one paragraph."""
+    names = sorted(p.name for p in corpus.iterdir() if p.suffix == ".txt")
+    out: list[tuple[str, str]] = []
+    # 1. append at the very end of the last guide
+    last = names[-1]
+    text = (corpus / last).read_text(encoding="utf-8")
+    out.append((last, text.rstrip("\n") + "\n\n" + EDIT_PARAGRAPH.format(i=1) + "\n"))
+    # 2. the first guide ends in a site footer that parsing drops: insert before it
+    first = names[0]
+    text = (corpus / first).read_text(encoding="utf-8")
+    cut = text.rfind("Looking for someone?")
+    cut = cut if cut > 0 else len(text)
+    out.append((first, text[:cut] + EDIT_PARAGRAPH.format(i=2) + "\n\n" + text[cut:]))
+    # 3. in the middle of the last guide, at the end of the section before the heading nearest the middle
+    text = (corpus / last).read_text(encoding="utf-8")
+    middle = len(text) // 2
+    heads = [m.start() for m in re.finditer(r"(?<![#\S])#{2,3} (?=\S)", text)]
+    pos = min(heads, key=lambda i: abs(i - middle)) if heads else middle
+    out.append((last, text[:pos] + EDIT_PARAGRAPH.format(i=3) + " " + text[pos:]))
+    return out
+
+
+def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="guides-qa-bench-"))
+    try:
+        corpus = tmp / "corpus"
+        shutil.copytree(CORPUS_DIR, corpus)
+        settings = Settings()
+
+        # model load, cold: imports of torch / sentence-transformers included, then the load itself
+        log("part 1: timing model load (import sentence_transformers, then Embedder().model)")
+        _, t_import = timed(__import__, "sentence_transformers")
+        probe = Embedder()
+        _, t_load = timed(lambda: probe.model)
+        res["model_import_s"] = t_import
+        res["model_load_s"] = t_load
+        log(f"  import {t_import:.2f}s, load {t_load:.2f}s")
+        del probe
+
+        # 1. full builds into fresh folders; the first one with a fresh Embedder (pays the model load)
+        embedder = Embedder()
+        index_settings = settings.index_settings(embedder)
+        runs: list[dict[str, Any]] = []
+        for i in range(repeats + 1):
+            folder = tmp / f"full-{i}"
+            report, secs = timed(build_index, corpus, folder, index_settings, embedder)
+            runs.append({"seconds": secs, "chunks": report.chunk_count, "embedded": report.embedded})
+            log(f"  full build {i}: {secs:.2f}s ({report.chunk_count} chunks, {report.embedded} embedded)"
+                + (" [includes model load]" if i == 0 else ""))
+        baseline = tmp / "full-0"
+        res["chunks"] = runs[0]["chunks"]
+        res["full_build_first_s"] = runs[0]["seconds"]
+        res["full_build_warm_runs_s"] = [r["seconds"] for r in runs[1:]]
+        res["full_build_warm_median_s"] = statistics.median(res["full_build_warm_runs_s"])
+        res["faiss_index_type"] = json.loads((baseline / "manifest.json").read_text())["faiss_index"]
+
+        # 2. no-op rebuilds, each with a fresh Embedder that must stay unloaded
+        noop_s: list[float] = []
+        statuses: set[str] = set()
+        loaded = False
+        for _ in range(noop_runs):
+            fresh = Embedder()
+            fresh_settings = settings.index_settings(fresh)
+            report, secs = timed(build_index, corpus, baseline, fresh_settings, fresh)
+            noop_s.append(secs)
+            statuses.add(report.status)
+            loaded |= "model" in fresh.__dict__
+        res["noop"] = {**summary_ms(noop_s), "statuses": sorted(statuses), "model_loaded": loaded}
+        log(f"  no-op rebuild: p50 {res['noop']['p50_ms']:.1f} ms, statuses {sorted(statuses)}, model loaded: {loaded}")
+
+        # 3. one file changed: each edit starts from a copy of the pristine baseline index
+        originals = {p.name: p.read_bytes() for p in corpus.iterdir()}
+        edits = []
+        for i, (name, new_text) in enumerate(_edits(corpus), 1):
+            work = tmp / f"edit-{i}"
+            shutil.copytree(baseline, work)
+            (corpus / name).write_text(new_text, encoding="utf-8")
+            report, secs = timed(build_index, corpus, work, index_settings, embedder)
+            edits.append({
+                "file": name, "seconds": secs, "status": report.status, "changed": report.changed,
+                "chunks": report.chunk_count, "embedded": report.embedded, "reused": report.reused,
+            })
+            log(f"  edit {i} ({name}): {secs:.3f}s, embedded {report.embedded}, reused {report.reused}, "
+                f"changed {report.changed}")
+            (corpus / name).write_bytes(originals[name])
+            shutil.rmtree(work)
+        res["one_file_changed"] = {
+            "edits": edits,
+            "median_s": statistics.median(e["seconds"] for e in edits),
+            "median_embedded": statistics.median(e["embedded"] for e in edits),
+            "median_reused": statistics.median(e["reused"] for e in edits),
+        }
+
+        # 4. warm search latency over the golden questions
+        questions = [json.loads(line)["question"] for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line.strip()]
+        index = load_index(baseline, index_settings)
+        search: dict[str, Any] = {"questions": len(questions), "repeats": search_repeats}
+        for q in questions:  # warm-up: model, tokenizer, BM25 tokenizer/stemmer, FAISS
+            embedder.encode_queries([q])
+        times: list[float] = []
+        for _ in range(search_repeats):
+            for q in questions:
+                _, t = timed(embedder.encode_queries, [q])
+                times.append(t)
+        search["encode_query"] = summary_ms(times)
+        for mode in ("dense", "bm25", "hybrid"):
+            retriever = HybridRetriever(index, embedder, mode=mode, fusion=settings.fusion,
+                                        dense_weight=settings.dense_weight, rrf_k=settings.rrf_k,
+                                        dedup_overlap=settings.dedup_overlap)
+            for q in questions:
+                retriever.retrieve(q, K)
+            times = []
+            for _ in range(search_repeats):
+                for q in questions:
+                    _, t = timed(retriever.retrieve, q, K)
+                    times.append(t)
+            search[mode] = summary_ms(times)
+            log(f"  search {mode}: p50 {search[mode]['p50_ms']:.2f} ms, p95 {search[mode]['p95_ms']:.2f} ms")
+        search["hybrid_over_encode_p50"] = search["hybrid"]["p50_ms"] / search["encode_query"]["p50_ms"]
+        res["search"] = search
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+# ---------------------------------------------------------------- part 2: synthetic vectors
+
+
+class Mixture:
+    """Embedding-like vectors: a seeded two-level Gaussian mixture, rows normalised.
+
+    50 topics, each with 20 sub-topic centres (1000 centres in all); a point is
+    its centre plus anisotropic noise whose per-axis scale decays like
+    1/sqrt(axis+1), so most variance sits in a few dozen directions, as in
+    sentence embeddings, rather than spreading evenly over all 384.
+    Cluster sizes follow a Zipf-like law (a few big topics, many small).
+    """
+
+    def __init__(self, dim: int = DIM, n_centres: int = N_CENTRES, seed: int = SEED) -> None:
+        rng = np.random.default_rng(seed)
+        n_topics = 50
+        topics = _normalise(rng.standard_normal((n_topics, dim), dtype=np.float32))
+        parent = np.repeat(np.arange(n_topics), n_centres // n_topics)
+        offsets = _normalise(rng.standard_normal((len(parent), dim), dtype=np.float32))
+        self.centres = _normalise(topics[parent] + 0.8 * offsets)
+        weights = 1.0 / np.arange(1, len(self.centres) + 1) ** 0.7
+        self.weights = rng.permutation(weights / weights.sum())
+        scale = 1.0 / np.sqrt(np.arange(1, dim + 1, dtype=np.float32))
+        self.scale = (scale * (0.9 / np.linalg.norm(scale))).astype(np.float32)  # noise norm ≈ 0.9
+        self.dim = dim
+
+    def sample(self, n: int, seed: int, chunk: int = 100_000) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            which = rng.choice(len(self.centres), size=m, p=self.weights)
+            block = rng.standard_normal((m, self.dim), dtype=np.float32)
+            block *= self.scale
+            block += self.centres[which]
+            out[start:start + m] = _normalise(block)
+        return out
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def vector_stats(x: np.ndarray, seed: int = 0, n: int = 2000) -> dict[str, float]:
+    """Shape of a set of unit vectors: random-pair cosine, nearest-neighbour cosine, effective dimension."""
+    rng = np.random.default_rng(seed)
+    rows = x[rng.choice(len(x), size=min(n, len(x)), replace=False)].astype(np.float64)
+    sims = rows @ rows.T
+    iu = np.triu_indices(len(rows), 1)
+    np.fill_diagonal(sims, -np.inf)
+    eig = np.clip(np.linalg.eigvalsh(np.cov(rows.T)), 0, None)
+    return {
+        "pair_cos_mean": float(sims[iu].mean()),
+        "nn1_cos_mean": float(sims.max(axis=1).mean()),
+        "effective_dim": float(eig.sum() ** 2 / (eig ** 2).sum()),
+        "sample": len(rows),
+    }
+
+
+def single_query_latency(index: faiss.Index, queries: np.ndarray, k: int = K, warmup: int = 10) -> dict[str, float]:
+    for q in queries[:warmup]:
+        index.search(q[None, :], k)
+    times = []
+    for q in queries:
+        _, t = timed(index.search, q[None, :], k)
+        times.append(t)
+    return summary_ms(times)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    k = truth.shape[1]
+    return float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)]))
+
+
+def build_hnsw(data: np.ndarray, budget_s: float, batch: int) -> tuple[faiss.Index, int, float, bool]:
+    """Add `data` to an HNSW index in batches, printing progress; stop once over `budget_s`.
+
+    Returns (index, rows added, seconds, complete).
+    """
+    index = faiss.IndexHNSWFlat(data.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    start = time.perf_counter()
+    n = len(data)
+    added = 0
+    while added < n:
+        m = min(batch, n - added)
+        index.add(data[added:added + m])
+        added += m
+        elapsed = time.perf_counter() - start
+        rate = added / elapsed
+        eta = (n - added) / rate
+        log(f"    HNSW add {added:>9,}/{n:,}  {elapsed:7.1f}s  {rate:8.0f} vec/s  ETA {eta:6.0f}s")
+        if added < n and elapsed > budget_s:
+            log(f"    HNSW build over its {budget_s:.0f}s budget: stopping at {added:,} of {n:,} vectors")
+            return index, added, elapsed, False
+    return index, added, time.perf_counter() - start, True
+
+
+def bench_synthetic_size(mix: Mixture, n: int, queries: np.ndarray, budget_s: float) -> dict[str, Any]:
+    res: dict[str, Any] = {"n": n, "dim": DIM}
+    log(f"part 2: n={n:,}: generating data ({mib(n * DIM * 4):.0f} MiB)")
+    data, t_gen = timed(mix.sample, n, SEED + n)
+    res["generate_s"] = t_gen
+    res["data_stats"] = vector_stats(data)
+    log(f"  generated in {t_gen:.1f}s; stats {res['data_stats']}")
+
+    # exact
+    rss0 = rss_bytes()
+    flat = faiss.IndexFlatIP(DIM)
+    _, t_build = timed(flat.add, data)
+    exact: dict[str, Any] = {"build_s": t_build, "rss_delta_bytes": rss_bytes() - rss0}
+    exact["serialized_bytes"] = int(faiss.serialize_index(flat).nbytes)
+    log(f"  exact: built in {t_build:.2f}s, {mib(exact['serialized_bytes']):.0f} MiB")
+    _, truth = flat.search(queries, K)
+    exact["latency"] = single_query_latency(flat, queries)
+    log(f"  exact: single query p50 {exact['latency']['p50_ms']:.2f} ms, p95 {exact['latency']['p95_ms']:.2f} ms")
+    res["exact"] = exact
+
+    # HNSW with the project's constants
+    rss0 = rss_bytes()
+    log(f"  HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}: building (budget {budget_s:.0f}s)")
+    hnsw, added, t_build, complete = build_hnsw(data, budget_s, batch=max(10_000, min(50_000, n // 20)))
+    approx: dict[str, Any] = {
+        "build_s": t_build, "complete": complete, "rows": added, "rss_delta_bytes": rss_bytes() - rss0,
+        "M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch_default": HNSW_EF_SEARCH,
+    }
+    if not complete:
+        approx["projected_full_build_s"] = t_build * n / added
+        # the partial index is compared with exact search over the same rows
+        del flat
+        flat = faiss.IndexFlatIP(DIM)
+        flat.add(data[:added])
+        _, truth = flat.search(queries, K)
+        approx["exact_latency_same_rows"] = single_query_latency(flat, queries)
+    del flat
+    approx["serialized_bytes"] = int(faiss.serialize_index(hnsw).nbytes)
+    sweep = []
+    for ef in sorted(set(EF_SEARCH_SWEEP) | {HNSW_EF_SEARCH}):
+        hnsw.hnsw.efSearch = ef
+        found = hnsw.search(queries, K)[1]
+        lat = single_query_latency(hnsw, queries)
+        sweep.append({"efSearch": ef, "recall_at_10": recall_at_k(found, truth), **lat})
+        log(f"  HNSW efSearch={ef:>3}: recall@10 {sweep[-1]['recall_at_10']:.4f}, "
+            f"p50 {lat['p50_ms']:.3f} ms, p95 {lat['p95_ms']:.3f} ms")
+    hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+    approx["ef_sweep"] = sweep
+    default = next(s for s in sweep if s["efSearch"] == HNSW_EF_SEARCH)
+    approx["recall_at_10"] = default["recall_at_10"]
+    approx["latency"] = {k: default[k] for k in ("p50_ms", "p95_ms", "mean_ms", "n")}
+    res["hnsw"] = approx
+    del hnsw, data
+    return res
+
+
+def exact_scan(mix: Mixture, max_n: int, queries: np.ndarray) -> list[dict[str, Any]]:
+    """Exact single-query latency against corpus size, to place EXACT_SEARCH_LIMIT."""
+    sizes = [s for s in (10_000, 30_000, 100_000, 200_000, 300_000, 500_000, 1_000_000) if s <= max_n]
+    if not sizes:
+        return []
+    data = mix.sample(max(sizes), SEED + 7)
+    out = []
+    for n in sizes:
+        flat = faiss.IndexFlatIP(DIM)
+        flat.add(data[:n])
+        lat = single_query_latency(flat, queries[:100])
+        out.append({"n": n, **lat})
+        log(f"  exact scan n={n:>9,}: p50 {lat['p50_ms']:.2f} ms, p95 {lat['p95_ms']:.2f} ms")
+        del flat
+    del data
+    return out
+
+
+def bench_synthetic(sizes: list[int], budget_s: float) -> dict[str, Any]:
+    faiss.omp_set_num_threads(2)
+    mix = Mixture()
+    queries = mix.sample(N_QUERIES, SEED - 1)  # a separate draw: never copies of database rows
+    res: dict[str, Any] = {"queries": N_QUERIES, "k": K, "omp_threads": faiss.omp_get_max_threads(), "sizes": []}
+    for n in sizes:
+        res["sizes"].append(bench_synthetic_size(mix, n, queries, budget_s))
+    log("part 2: exact latency against size")
+    res["exact_scan"] = exact_scan(mix, max(sizes), queries)
+    return res
+
+
+def real_vector_stats() -> dict[str, float] | None:
+    """The same shape figures for the guides' own chunk vectors, if an index is at hand."""
+    tmp = Path(tempfile.mkdtemp(prefix="guides-qa-bench-"))
+    try:
+        embedder = Embedder()
+        settings = Settings()
+        build_index(CORPUS_DIR, tmp / "index", settings.index_settings(embedder), embedder)
+        return vector_stats(np.load(tmp / "index" / "embeddings.npy"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- report
+
+
+def print_tables(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=120)
+    g = results.get("guides")
+    if g:
+        t = Table(title=f"Guides ({g['chunks']} chunks, {g['faiss_index_type']})", show_lines=False)
+        t.add_column("figure")
+        t.add_column("value", justify="right")
+        t.add_column("note")
+        t.add_row("model import", f"{g['model_import_s']:.2f} s", "import sentence_transformers (cold)")
+        t.add_row("model load", f"{g['model_load_s']:.2f} s", "Embedder().model, imports done")
+        t.add_row("full build, first", f"{g['full_build_first_s']:.2f} s", "fresh Embedder: includes model load")
+        t.add_row("full build, warm median", f"{g['full_build_warm_median_s']:.2f} s",
+                  "runs: " + ", ".join(f"{s:.2f}" for s in g["full_build_warm_runs_s"]))
+        n = g["noop"]
+        t.add_row("no-op rebuild p50 / p95", f"{n['p50_ms']:.1f} / {n['p95_ms']:.1f} ms",
+                  f"{n['n']} runs, status {','.join(n['statuses'])}, model loaded: {n['model_loaded']}")
+        o = g["one_file_changed"]
+        t.add_row("one file changed, median", f"{o['median_s']:.3f} s",
+                  f"embedded {o['median_embedded']:.0f} / reused {o['median_reused']:.0f} (median, warm model)")
+        for i, e in enumerate(o["edits"], 1):
+            t.add_row(f"  edit {i}", f"{e['seconds']:.3f} s",
+                      f"{e['file']}: embedded {e['embedded']}, reused {e['reused']}, changed {e['changed']}")
+        s = g["search"]
+        t.add_row("encode_queries p50 / p95", f"{s['encode_query']['p50_ms']:.2f} / {s['encode_query']['p95_ms']:.2f} ms",
+                  f"{s['questions']} questions x {s['repeats']}, warm")
+        for mode in ("dense", "bm25", "hybrid"):
+            t.add_row(f"search {mode} p50 / p95", f"{s[mode]['p50_ms']:.2f} / {s[mode]['p95_ms']:.2f} ms", f"k={K}")
+        t.add_row("hybrid p50 / encode p50", f"{s['hybrid_over_encode_p50']:.2f}x", "")
+        console.print(t)
+
+    syn = results.get("synthetic")
+    if syn:
+        t = Table(title=f"Synthetic {DIM}-d vectors: exact vs HNSW (M={HNSW_M}, efC={HNSW_EF_CONSTRUCTION}, "
+                        f"efSearch={HNSW_EF_SEARCH}), {syn['queries']} queries, k={K}, {syn['omp_threads']} threads")
+        for col in ("n", "index", "rows", "build s", "p50 ms", "p95 ms", "serialized MiB", "RSS delta MiB", "recall@10"):
+            t.add_column(col, justify="right")
+        for r in syn["sizes"]:
+            e, h = r["exact"], r["hnsw"]
+            t.add_row(f"{r['n']:,}", "FlatIP", f"{r['n']:,}", f"{e['build_s']:.2f}", f"{e['latency']['p50_ms']:.2f}",
+                      f"{e['latency']['p95_ms']:.2f}", f"{mib(e['serialized_bytes']):.0f}",
+                      f"{mib(e['rss_delta_bytes']):.0f}", "1.0000")
+            build = f"{h['build_s']:.1f}" + ("" if h["complete"] else f" (partial; ~{h['projected_full_build_s']:.0f} full)")
+            t.add_row("", "HNSW", f"{h['rows']:,}", build, f"{h['latency']['p50_ms']:.3f}",
+                      f"{h['latency']['p95_ms']:.3f}", f"{mib(h['serialized_bytes']):.0f}",
+                      f"{mib(h['rss_delta_bytes']):.0f}", f"{h['recall_at_10']:.4f}")
+            if not h["complete"]:
+                x = h["exact_latency_same_rows"]
+                t.add_row("", "FlatIP (same rows)", f"{h['rows']:,}", "", f"{x['p50_ms']:.2f}", f"{x['p95_ms']:.2f}",
+                          "", "", "")
+        console.print(t)
+
+        t = Table(title="HNSW efSearch sweep (single-query latency)")
+        for col in ("n", "efSearch", "recall@10", "p50 ms", "p95 ms"):
+            t.add_column(col, justify="right")
+        for r in syn["sizes"]:
+            for s in r["hnsw"]["ef_sweep"]:
+                mark = " *" if s["efSearch"] == HNSW_EF_SEARCH else ""
+                t.add_row(f"{r['hnsw']['rows']:,}", f"{s['efSearch']}{mark}", f"{s['recall_at_10']:.4f}",
+                          f"{s['p50_ms']:.3f}", f"{s['p95_ms']:.3f}")
+        console.print(t)
+
+        if syn["exact_scan"]:
+            t = Table(title=f"Exact (FlatIP) single-query latency vs size (EXACT_SEARCH_LIMIT = {EXACT_SEARCH_LIMIT:,})")
+            for col in ("n", "p50 ms", "p95 ms"):
+                t.add_column(col, justify="right")
+            for r in syn["exact_scan"]:
+                t.add_row(f"{r['n']:,}", f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}")
+            console.print(t)
+
+        shapes = {"guides (real)": syn.get("real_stats")} | {f"synthetic {r['n']:,}": r["data_stats"] for r in syn["sizes"]}
+        t = Table(title="Vector shape: do the synthetic vectors resemble the real ones?")
+        for col in ("set", "mean pair cos", "mean NN-1 cos (2000-row sample)", "effective dim"):
+            t.add_column(col, justify="right")
+        for name, s in shapes.items():
+            if s:
+                t.add_row(name, f"{s['pair_cos_mean']:.3f}", f"{s['nn1_cos_mean']:.3f}", f"{s['effective_dim']:.1f}")
+        console.print(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--synthetic", default="100000,1000000", help="comma-separated sizes (default 100000,1000000)")
+    parser.add_argument("--skip-synthetic", action="store_true", help="only part 1, the guides")
+    parser.add_argument("--skip-guides", action="store_true", help="only part 2, synthetic vectors")
+    parser.add_argument("--repeats", type=int, default=3, help="full builds after the first (default 3); "
+                        "search runs each golden question this many times")
+    parser.add_argument("--noop-runs", type=int, default=20)
+    parser.add_argument("--hnsw-budget", type=float, default=900.0,
+                        help="seconds an HNSW build may take before it stops and reports a partial index (default 900)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "faiss": faiss.__version__,
+                    "numpy": np.__version__, "platform": platform.platform()},
+    }
+    if not args.skip_guides:
+        results["guides"] = bench_guides(args.repeats, args.noop_runs, max(1, args.repeats))
+    if not args.skip_synthetic:
+        sizes = [int(s.replace("_", "")) for s in args.synthetic.split(",") if s.strip()]
+        results["synthetic"] = bench_synthetic(sizes, args.hnsw_budget)
+        results["synthetic"]["real_stats"] = real_vector_stats()
+    results["total_s"] = time.perf_counter() - T0
+    print()
+    print_tables(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        log(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""`rag eval`: run the harness for one or more retrievers and print the tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+
+from cli.main import print_table
+from eval.golden import load_golden
+from eval.harness import ANSWER_METRICS, evaluate, write_run
+from rag.service import QAService
+from rag.settings import RetrievalMode, Settings
+
+RETRIEVAL_COLUMNS = ["context_recall@2000", "context_recall@4000", "recall@10", "hit@10", "mrr@10", "ndcg@10"]
+BEIR_COLUMNS = ["ndcg@10", "recall@100", "mrr@10"]
+
+
+def run_golden_eval(
+    console: Console, service: QAService, golden: Path, k: int, out_dir: Path | None, modes: list[RetrievalMode]
+) -> None:
+    """Evaluate each mode; answers are generated for the configured mode only (they do not vary by
+    retriever in a side-by-side comparison worth its time)."""
+    questions = load_golden(golden)
+    summaries = {}
+    for mode in modes:
+        answering = mode == service.settings.retrieval_mode or len(modes) == 1
+        run = evaluate(
+            questions,
+            service.retriever(mode),
+            k=k,
+            pipeline=service.engine.pipeline if answering else None,
+            progress=lambda it, m=mode: track(it, description=f"{m:>6}", console=console, transient=True),
+        )
+        summaries[mode] = run.summary()
+        if out_dir is not None and (answering or len(modes) == 1):
+            write_run(run, out_dir)
+    console.print(f"[bold]{golden}[/bold]: {len(questions)} questions ({sum(q.answerable for q in questions)} answerable)")
+    print_table(console, "retrieval (answerable questions)", {m: s["overall"] for m, s in summaries.items()}, RETRIEVAL_COLUMNS)
+    main_mode = service.settings.retrieval_mode if service.settings.retrieval_mode in summaries else modes[0]
+    main = summaries[main_mode]
+    print_table(console, f"by type ({main_mode})", main["by_type"], RETRIEVAL_COLUMNS + list(ANSWER_METRICS))
+    print_table(console, f"answers ({main_mode})", {"overall": main["overall"]}, list(ANSWER_METRICS))
+    if out_dir is not None:
+        console.print(f"wrote {out_dir}/metrics.json, retrieved.jsonl, answers.jsonl")
+
+
+def run_beir_eval(console: Console, folder: Path, split: str, index_dir: Path, modes: list[RetrievalMode]) -> None:
+    from eval.beir import run_beir
+    from rag.embedding import Embedder
+
+    results = run_beir(folder, split, index_dir, Settings(), Embedder(), modes=tuple(modes))
+    print_table(console, f"{folder.name} ({split})", {m: results[m] for m in modes}, BEIR_COLUMNS)

@@ -1,0 +1,200 @@
+"""The `rag` command: build the index, search, ask, evaluate, serve.
+
+This package is the composition root: it imports rag/, api/ and eval/, and
+none of them import it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rag.errors import RagError
+from rag.retrieval import Filters
+from rag.service import QAService
+from rag.settings import Settings
+
+app = typer.Typer(
+    help="guides-qa: cited answers from machine-learning career guides, offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+out = Console()
+err = Console(stderr=True)
+
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides folder [env RAG_CORPUS_DIR, default corpus/]")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder [env RAG_INDEX_DIR, default index/]")]
+KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="Retriever: dense, bm25 or hybrid")]
+
+
+def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings:
+    overrides = {k: v for k, v in (("corpus_dir", corpus), ("index_dir", index)) if v is not None}
+    return Settings(**overrides)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+@index_app.command("build")
+def index_build(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed")] = False,
+) -> None:
+    """Build or update the index; re-running with nothing changed is a fast no-op."""
+    service = QAService(_settings(corpus, index))
+    try:
+        report = service.build(force=force, progress=sys.stderr.isatty())
+    except RagError as e:
+        _fail(str(e))
+    for name, _ in report.skipped.items():
+        err.print(f"[yellow]skipped:[/yellow] {name} (empty, binary, not UTF-8, or only page clutter)")
+    if report.status == "unchanged":
+        out.print(f"index is up to date ({report.chunk_count} chunks) in {report.seconds:.2f} s")
+        return
+    changes = ", ".join(f"{k}: {', '.join(v)}" for k, v in
+                        (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if v)
+    out.print(f"built {report.chunk_count} chunks ({report.embedded} embedded, {report.reused} reused) "
+              f"in {report.seconds:.1f} s → {service.settings.index_dir}" + (f"\n{changes}" if changes else ""))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for")],
+    k: KOpt = 5,
+    json_out: JsonOpt = False,
+    mode: ModeOpt = "hybrid",
+    edition: Annotated[Optional[list[str]], typer.Option("--edition", help="Only these editions (e.g. 2026)")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Ranked passages for QUERY: guide, section, score and text."""
+    if mode not in ("dense", "bm25", "hybrid"):
+        _fail(f"--mode must be dense, bm25 or hybrid, not {mode!r}")
+    if not query.strip():
+        _fail("the query is empty")
+    service = QAService(_settings(index=index))
+    filters = Filters(editions=frozenset(edition)) if edition else None
+    try:
+        results = service.retriever(mode).retrieve(query, k=k, filters=filters)  # type: ignore[arg-type]
+    except RagError as e:
+        _fail(str(e))
+    if json_out:
+        rows = [{**r.chunk.to_json(), "score": r.score} for r in results]
+        print(json.dumps({"results": rows}, ensure_ascii=False, indent=2))
+        return
+    for rank, r in enumerate(results, start=1):
+        out.print(f"[bold]{rank}. {r.chunk.doc}[/bold] ({r.chunk.edition or '-'}) · {r.chunk.section} · score {r.score:.3f}",
+                  highlight=False)
+        out.print(f"   {r.chunk.text}\n", highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about ML skills")],
+    k: KOpt = 10,
+    json_out: JsonOpt = False,
+    index: IndexOpt = None,
+) -> None:
+    """Answer QUESTION from the guides, with numbered citations."""
+    if not question.strip():
+        _fail("the question is empty")
+    service = QAService(_settings(index=index))
+    try:
+        result = service.engine.pipeline.ask(question, k=k)
+    except RagError as e:
+        _fail(str(e))
+    answer = result.answer
+    if json_out:
+        print(json.dumps({**answer.to_json(), "timings": result.timings}, ensure_ascii=False, indent=2))
+        return
+    out.print(answer.answer + "\n", highlight=False)
+    if answer.notice:
+        err.print(f"[yellow]note:[/yellow] {answer.notice}")
+    shown = answer.citations or []
+    for c in shown:
+        out.print(f"[bold][{c.n}][/bold] {c.doc} ({c.edition or '-'}) · {c.section} · chars {c.start}-{c.end}", highlight=False)
+        out.print(f"    {c.text}", highlight=False)
+    if answer.abstained:
+        out.print("[dim]Nearest passages:[/dim]")
+        for p in result.passages[:3]:
+            out.print(f"  · {p.chunk.doc} · {p.chunk.section}: {p.chunk.text[:200]}…", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    golden: Annotated[Optional[Path], typer.Option("--golden", help="Golden set (JSONL, CONTRACTS §1)")] = None,
+    k: KOpt = 10,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Write metrics.json, retrieved.jsonl, answers.jsonl here")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="dense, bm25, hybrid, or all (side by side)")] = "hybrid",
+    beir: Annotated[Optional[Path], typer.Option("--beir", help="A BEIR-format folder to benchmark instead")] = None,
+    split: Annotated[str, typer.Option("--split", help="BEIR qrels split")] = "test",
+    beir_index: Annotated[Path, typer.Option("--beir-index", help="Index folder for the BEIR corpus")] = Path("runs/beir-index"),
+    index: IndexOpt = None,
+) -> None:
+    """Score a golden set (or a BEIR benchmark) and print a table."""
+    from cli.evaluation import run_beir_eval, run_golden_eval
+
+    modes = ["dense", "bm25", "hybrid"] if mode == "all" else [mode]
+    if any(m not in ("dense", "bm25", "hybrid") for m in modes):
+        _fail(f"--mode must be dense, bm25, hybrid or all, not {mode!r}")
+    if (golden is None) == (beir is None):
+        _fail("give exactly one of --golden FILE or --beir DIR")
+    try:
+        if beir is not None:
+            run_beir_eval(out, beir, split, beir_index, modes)
+        else:
+            run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes)
+    except RagError as e:
+        _fail(str(e))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8000,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Run the HTTP service (POST /ask, POST /search, GET /health); builds the index first if missing."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(corpus, index)
+    service = QAService(settings)
+    try:
+        report = service.ensure_index()
+    except RagError as e:
+        _fail(str(e))
+    if report:
+        out.print(f"built the index: {report.chunk_count} chunks in {report.seconds:.1f} s")
+    uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    app()
+
+
+def print_table(console: Console, title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> None:
+    table = Table(title=title)
+    table.add_column("")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name, values in rows.items():
+        table.add_row(name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns))
+    console.print(table)

@@ -1,0 +1,125 @@
+"""The default generator: an answer made of the guides' own sentences, each cited.
+
+Offline and deterministic. It scores every sentence of the retrieved passages
+against the question (embedding similarity plus shared terms, nudged by the
+passage's rank), keeps the best few that are not near-duplicates, orders them
+by guide edition and position, and marks each with its passage's [n]. When the
+sentences come from both editions it says which edition says what.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.bm25 import BM25Settings, tokenize
+from rag.embedding import Embedder
+from rag.types import Answer, Citation, Quote, ScoredChunk
+
+_SETTINGS = BM25Settings()
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    passage: int
+    quote: Quote
+    score: float
+
+
+class ExtractiveGenerator:
+    """Picks the sentences that best answer the question from the top passages."""
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        max_sentences: int = 5,
+        max_chars: int = 900,
+        relative_floor: float = 0.75,
+        passages_used: int = 5,
+    ) -> None:
+        self.embedder = embedder
+        self.max_sentences = max_sentences
+        self.max_chars = max_chars
+        self.relative_floor = relative_floor
+        self.passages_used = passages_used
+
+    def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
+        picked = self._pick(self._score(question, passages[: self.passages_used]))
+        return _compose(picked, passages)
+
+    def _score(self, question: str, passages: list[ScoredChunk]) -> list[_Sentence]:
+        quotes = [(i, q) for i, p in enumerate(passages) for q in p.chunk.quotes() if _is_content(q.text)]
+        if not quotes:
+            return []
+        vectors = self.embedder.encode_queries([question] + [q.text for _, q in quotes])
+        similarity = vectors[1:] @ vectors[0]
+        terms = set(tokenize([question], _SETTINGS)[0])
+        sentences = []
+        for (i, quote), sim in zip(quotes, similarity):
+            shared = len(terms & set(tokenize([quote.text], _SETTINGS)[0])) / max(len(terms), 1)
+            sentences.append(_Sentence(i, quote, float(sim) + 0.3 * shared - 0.02 * i))
+        return sentences
+
+    def _pick(self, sentences: list[_Sentence]) -> list[_Sentence]:
+        """The best sentences within the floor and the length budget, no near-duplicates."""
+        ranked = sorted(sentences, key=lambda s: -s.score)
+        if not ranked:
+            return []
+        floor = ranked[0].score * self.relative_floor
+        picked: list[_Sentence] = []
+        used = 0
+        for s in ranked:
+            if s.score < floor or len(picked) == self.max_sentences:
+                break
+            if any(_similar(s.quote.text, p.quote.text) for p in picked):
+                continue
+            if picked and used + len(s.quote.text) > self.max_chars:
+                continue
+            picked.append(s)
+            used += len(s.quote.text)
+        return picked
+
+
+def _compose(picked: list[_Sentence], passages: list[ScoredChunk]) -> Answer:
+    """Number the cited passages in order of use and write one paragraph per edition."""
+    if not picked:
+        return Answer(answer="", abstained=True, citations=[], generator="extractive")
+    numbers: dict[int, int] = {}
+    by_edition: dict[str | None, list[_Sentence]] = {}
+    ordered = sorted(picked, key=lambda s: (passages[s.passage].chunk.edition or "", passages[s.passage].chunk.doc, s.quote.start))
+    for s in ordered:
+        by_edition.setdefault(passages[s.passage].chunk.edition, []).append(s)
+        numbers.setdefault(s.passage, len(numbers) + 1)
+    several = len(by_edition) > 1
+    paragraphs = []
+    for position, (edition, group) in enumerate(by_edition.items()):
+        body = " ".join(f"{_as_sentence(s.quote.text)} [{numbers[s.passage]}]" for s in group)
+        paragraphs.append(f"{_lead(edition, position, several)}{body}")
+    citations = [
+        Citation.of(n, passages[i], tuple(s.quote for s in ordered if s.passage == i)) for i, n in numbers.items()
+    ]
+    return Answer(answer="\n\n".join(paragraphs), abstained=False, citations=citations, generator="extractive")
+
+
+def _lead(edition: str | None, position: int, several: bool) -> str:
+    if edition is None:
+        return ""
+    if not several:
+        return f"According to the {edition} guide: "
+    return f"The {edition} guide says: " if position == 0 else f"The {edition} guide adds: "
+
+
+def _as_sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".!?\"”)" else text + "."
+
+
+def _is_content(text: str) -> bool:
+    return len(re.findall(r"[A-Za-z]{2,}", text)) >= 4
+
+
+def _similar(a: str, b: str) -> bool:
+    wa, wb = set(re.findall(r"[a-z0-9]+", a.lower())), set(re.findall(r"[a-z0-9]+", b.lower()))
+    return len(wa & wb) >= 0.7 * min(len(wa), len(wb))

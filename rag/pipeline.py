@@ -1,0 +1,63 @@
+"""Question → passages → answer, with honest abstention when the evidence is weak."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rag.generation import NOT_COVERED, Generator
+from rag.retrieval import Filters, Retriever
+from rag.types import Answer, ScoredChunk
+
+
+@dataclass
+class AskResult:
+    answer: Answer
+    passages: list[ScoredChunk]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class QAPipeline:
+    """Retrieves, decides whether the guides cover the question, and generates.
+
+    The abstention test is the best passage's dense cosine similarity to the
+    question: below `abstain_threshold` (calibrated on the golden set's
+    unanswerable questions, see eval/calibrate.py) the guides are taken not to
+    cover the question, and the nearest passages are returned instead of a guess.
+    """
+
+    def __init__(self, retriever: Retriever, generator: Generator, abstain_threshold: float) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.abstain_threshold = abstain_threshold
+
+    def ask(self, question: str, k: int = 10, filters: Filters | None = None) -> AskResult:
+        started = time.perf_counter()
+        passages = self.retriever.retrieve(question, k=k, filters=filters)
+        retrieved = time.perf_counter()
+        answer = self.answer(question, passages)
+        done = time.perf_counter()
+        timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
+        return AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
+
+    def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
+        if evidence_strength(passages) < self.abstain_threshold:
+            return abstention(self.generator.name)
+        answer = self.generator.generate(question, passages)
+        if answer.abstained and not answer.answer:
+            return abstention(self.generator.name)
+        return answer
+
+
+def evidence_strength(passages: list[ScoredChunk]) -> float:
+    """How well the best passage matches the question (max dense cosine)."""
+    return max((p.dense for p in passages if p.dense is not None), default=0.0)
+
+
+def abstention(generator: str) -> Answer:
+    return Answer(
+        answer=f"{NOT_COVERED} The nearest passages are listed with the response.",
+        abstained=True,
+        citations=[],
+        generator=generator,
+    )
