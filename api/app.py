@@ -161,15 +161,18 @@ def _filters(editions: list[str] | None, docs: list[str] | None) -> Filters | No
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "problem": e["msg"]}
-            for e in exc.errors()
-        ]
+        if not _is_json(request.headers.get("content-type")) and any(e["loc"] == ("body",) for e in exc.errors()):
+            # FastAPI leaves a non-JSON body unparsed; say so instead of "should be a valid dictionary".
+            return JSONResponse(status_code=415, content={"error": "the body must be JSON: send it with Content-Type: application/json"})
+        errors = [_describe(e) for e in exc.errors()]
         return JSONResponse(status_code=422, content={"error": "invalid request", "details": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers)
+        detail = exc.detail
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            detail = "the request body is not valid UTF-8: send JSON encoded as UTF-8"
+        return JSONResponse(status_code=exc.status_code, content={"error": detail}, headers=exc.headers)
 
     @app.exception_handler(BadQueryError)
     async def bad_query(request: Request, exc: BadQueryError) -> JSONResponse:
@@ -184,3 +187,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(status_code=500, content={"error": "internal error; see the server log"})
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _describe(error: dict) -> dict:
+    """One validation error as {field, problem}; a JSON syntax error's "loc" is a character offset, not a field."""
+    if error["type"] == "json_invalid":
+        where = error["loc"][-1]
+        return {"field": "body", "problem": f"malformed JSON: {error.get('ctx', {}).get('error', 'cannot parse')} at character {where}"}
+    return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body", "problem": error["msg"]}

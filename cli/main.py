@@ -30,10 +30,10 @@ app = typer.Typer(
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap paths
 
-CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides folder [env RAG_CORPUS_DIR, default corpus/]")]
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder [env RAG_INDEX_DIR, default index/]")]
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides folder \\[env RAG_CORPUS_DIR, default corpus/]")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder \\[env RAG_INDEX_DIR, default index/]")]
 KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retriever: dense, bm25 or hybrid")]
@@ -198,3 +198,7 @@ def print_table(console: Console, title: str, rows: dict[str, dict[str, float]],
     for name, values in rows.items():
         table.add_row(name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns))
     console.print(table)
+
+
+if __name__ == "__main__":
+    main()

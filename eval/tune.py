@@ -49,7 +49,7 @@ def _retrievers():
     yield "dense", "weighted", 1.0
     yield "bm25", "weighted", 0.0
     yield "hybrid", "rrf", 0.5
-    for weight in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for weight in (0.5, 0.6, 0.7, 0.8):
         yield "hybrid", "weighted", weight
 
 

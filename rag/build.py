@@ -4,7 +4,7 @@
 - Some guides changed: every chunk is re-cut (cheap), but only chunks whose
   embedded text is new are embedded; the rest reuse the serving index's vectors,
   keyed by a hash of (model, embedded text).
-- A changed model or chunker setting changes the keys, so everything is re-embedded.
+- A changed model or chunker setting re-embeds everything.
 - The new index is written to a fresh staging folder beside the target and
   swapped in with one atomic rename; a failed or killed build leaves the
   serving index untouched.
@@ -144,8 +144,12 @@ def _previous_manifest(index_dir: Path) -> IndexManifest | None:
 
 
 def _cached_vectors(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> dict[str, np.ndarray]:
-    """Vectors of the serving index by embedding key; empty if it cannot be trusted."""
-    if old.settings.model != settings.model or old.settings.dim != settings.dim:
+    """Vectors of the serving index by embedding key; empty if it cannot be trusted.
+
+    Any settings change (model, chunker, template) forces a full re-embed, so an
+    index never mixes vectors made under two configurations.
+    """
+    if old.settings != settings:
         return {}
     try:
         rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]

@@ -124,24 +124,39 @@ def _reciprocal_rank(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _distinct(ranked: Iterable[ScoredChunk], k: int, max_overlap: float) -> list[ScoredChunk]:
-    """Take the first k passages, skipping any that mostly repeat one already taken:
-    an overlapping window of the same guide, or the same text in another edition."""
+    """Take the first k passages, skipping any that mostly repeat what is already taken:
+    overlapping windows of the same guide, or the same text in another edition."""
     kept: list[ScoredChunk] = []
     for result in ranked:
         if len(kept) == k:
             break
-        if not any(_repeats(result.chunk, other.chunk, max_overlap) for other in kept):
+        if not _repeats(result.chunk, [r.chunk for r in kept], max_overlap):
             kept.append(result)
     return kept
 
 
-def _repeats(a: Chunk, b: Chunk, max_overlap: float) -> bool:
-    if a.doc == b.doc:
-        shared = min(a.end, b.end) - max(a.start, b.start)
-        return shared > max_overlap * min(a.end - a.start, b.end - b.start)
-    words_a, words_b = _words(a.text), _words(b.text)
-    smaller = min(len(words_a), len(words_b))
-    return smaller >= 8 and len(words_a & words_b) >= 0.9 * smaller
+def _repeats(chunk: Chunk, kept: list[Chunk], max_overlap: float) -> bool:
+    """True when more than `max_overlap` of the chunk's characters are in kept chunks of its
+    guide, or when nearly all its words are in one kept chunk of another guide."""
+    covered = _covered_chars(chunk, [c for c in kept if c.doc == chunk.doc])
+    if covered > max_overlap * (chunk.end - chunk.start):
+        return True
+    words = _words(chunk.text)
+    return len(words) >= 8 and any(
+        len(words & _words(c.text)) >= 0.9 * min(len(words), len(_words(c.text))) for c in kept if c.doc != chunk.doc
+    )
+
+
+def _covered_chars(chunk: Chunk, others: list[Chunk]) -> int:
+    """Characters of `chunk`'s raw range that lie inside any of `others`' ranges."""
+    ranges = sorted((max(o.start, chunk.start), min(o.end, chunk.end)) for o in others)
+    covered, reach = 0, chunk.start
+    for start, end in ranges:
+        start = max(start, reach)
+        if end > start:
+            covered += end - start
+            reach = end
+    return covered
 
 
 def _words(text: str) -> set[str]:

@@ -1,0 +1,104 @@
+"""Builds: no-op without the model, incremental re-embedding, atomic swap, crash safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.build import build_index
+from rag.embedding import Embedder
+from rag.errors import CorpusError, IndexBuildError
+from rag.index import MANIFEST, load_index
+from rag.settings import Settings
+
+
+def _build(corpus: Path, index: Path, embedder, **settings):
+    return build_index(corpus, index, Settings(**settings).index_settings(embedder), embedder)
+
+
+def test_rebuild_is_noop_when_corpus_unchanged_and_does_not_load_the_model(corpus_copy, index_copy):
+    fresh = Embedder()
+    before = (index_copy / MANIFEST).read_text()
+    report = _build(corpus_copy, index_copy, fresh)
+    assert report.status == "unchanged"
+    assert "model" not in fresh.__dict__
+    assert (index_copy / MANIFEST).read_text() == before
+
+
+def test_changing_one_guide_re_embeds_only_its_changed_chunks(corpus_copy, index_copy, embedder):
+    guide = corpus_copy / "000_66311b75d3a066c9.txt"
+    text = guide.read_text()
+    cut = text.index("## Conclusion")  # the page footer after the conclusion is clutter
+    guide.write_text(text[:cut] + "## 27. Quantum Gardening Zorblaxian gardens need quantum care. " + text[cut:])
+    report = _build(corpus_copy, index_copy, embedder)
+    assert report.status == "built" and report.changed == ["000_66311b75d3a066c9.txt"]
+    assert 0 < report.embedded <= 3 and report.reused == report.chunk_count - report.embedded
+    index = load_index(index_copy, Settings().index_settings(embedder))
+    assert any("Zorblaxian" in c.text for c in index.chunks)
+
+
+def test_adding_and_removing_a_guide_updates_the_index(corpus_copy, index_copy, embedder):
+    (corpus_copy / "new_guide.md").write_text("Career Notes 2027\n\n## Rust for ML\nRust is gaining ground for ML tooling.")
+    added = _build(corpus_copy, index_copy, embedder)
+    assert added.added == ["new_guide.md"] and added.embedded == 1
+    (corpus_copy / "new_guide.md").unlink()
+    removed = _build(corpus_copy, index_copy, embedder)
+    assert removed.removed == ["new_guide.md"] and removed.embedded == 0
+
+
+def test_a_changed_chunker_setting_re_embeds_everything(corpus_copy, index_copy, embedder):
+    report = _build(corpus_copy, index_copy, embedder, chunk_max_tokens=150)
+    assert report.status == "built" and report.reused == 0 and report.embedded == report.chunk_count
+
+
+def test_a_failed_build_leaves_the_serving_index_untouched(corpus_copy, index_copy, embedder, monkeypatch):
+    before = {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()}
+    (corpus_copy / "extra.txt").write_text("Extra 2030\n\nSome new advice about tools.")
+
+    def explode(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rag.build.write_index", explode)
+    with pytest.raises(IndexBuildError, match="previous index is untouched"):
+        _build(corpus_copy, index_copy, embedder)
+    assert {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()} == before
+    assert not list(index_copy.parent.glob(".index.staging-*"))
+
+
+def test_a_killed_build_leaves_the_previous_index_serving(corpus_copy, index_copy, embedder):
+    manifest_before = json.loads((index_copy / MANIFEST).read_text())
+    env = {**os.environ, "RAG_CORPUS_DIR": str(corpus_copy), "RAG_INDEX_DIR": str(index_copy)}
+    child = subprocess.Popen([sys.executable, "-m", "cli.main", "index", "build", "--force"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if list(index_copy.parent.glob(".index.staging-*")):
+            break
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    index = load_index(index_copy, Settings().index_settings(embedder))
+    assert index.manifest.built_at == manifest_before["built_at"]
+    assert len(index) == manifest_before["chunk_count"]
+    assert _build(corpus_copy, index_copy, embedder).status == "unchanged"
+    assert not list(index_copy.parent.glob(".index.staging-*"))
+
+
+def test_empty_corpus_folder_fails_clearly_and_keeps_the_index(tmp_path, index_copy, embedder):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CorpusError, match="no .txt or .md files"):
+        _build(empty, index_copy, embedder)
+    assert load_index(index_copy, Settings().index_settings(embedder))
+
+
+def test_index_folder_under_a_file_is_a_clear_error(corpus_copy, tmp_path, embedder):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(IndexBuildError, match="cannot"):
+        _build(corpus_copy, blocker / "index", embedder)

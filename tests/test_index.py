@@ -1,0 +1,82 @@
+"""The index folder: round trip against brute force, and refusal of stale or damaged indexes."""
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from rag.errors import IndexIncompatibleError, IndexNotFoundError
+from rag.index import CHUNKS, EXACT_SEARCH_LIMIT, MANIFEST, VECTORS, load_index, make_faiss_index
+from rag.settings import Settings
+
+
+def _settings(embedder, **overrides):
+    return Settings(**overrides).index_settings(embedder)
+
+
+def test_dense_search_matches_numpy_brute_force(built_index: Path, embedder):
+    index = load_index(built_index, _settings(embedder))
+    queries = embedder.encode_queries(["Which MLOps tools should I learn?", "vector databases", "bias and fairness"])
+    scores, rows = index.dense_search(queries, 10)
+    brute = queries @ index.vectors.T
+    for q in range(len(queries)):
+        expected = np.argsort(-brute[q])[:10]
+        assert list(rows[q]) == list(expected)
+        np.testing.assert_allclose(scores[q], brute[q][expected], rtol=1e-5)
+
+
+def test_index_folder_is_readable_without_our_code(built_index: Path):
+    manifest = json.loads((built_index / MANIFEST).read_text())
+    rows = [json.loads(line) for line in (built_index / CHUNKS).read_text().splitlines()]
+    vectors = np.load(built_index / VECTORS)
+    assert manifest["chunk_count"] == len(rows) == len(vectors)
+    assert manifest["settings"]["model"].endswith("all-MiniLM-L6-v2") and manifest["settings"]["dim"] == 384
+    assert set(manifest["files"]) == {"000_66311b75d3a066c9.txt", "003_6cee5c8495e18b4b.txt"}
+    assert {"chunk_id", "doc", "section", "text", "start", "end"} <= set(rows[0])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+
+
+def test_hnsw_above_the_exact_limit_finds_nearly_what_exact_search_finds(monkeypatch):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 32))
+    data = centres[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 32))
+    data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+    queries = data[:100] + 0.01
+    monkeypatch.setattr("rag.index.EXACT_SEARCH_LIMIT", 1000)
+    approximate = make_faiss_index(data)
+    assert isinstance(approximate, faiss.IndexHNSWFlat) and EXACT_SEARCH_LIMIT > 1000
+    exact = faiss.IndexFlatIP(32)
+    exact.add(data)
+    _, truth = exact.search(queries, 10)
+    _, found = approximate.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
+    assert recall >= 0.95
+
+
+def test_missing_index_names_the_fix(tmp_path: Path, embedder):
+    with pytest.raises(IndexNotFoundError, match="rag index build"):
+        load_index(tmp_path, _settings(embedder))
+
+
+def test_index_built_with_other_settings_is_refused(built_index: Path, embedder):
+    with pytest.raises(IndexIncompatibleError, match="other settings.*rag index build"):
+        load_index(built_index, _settings(embedder, chunk_max_tokens=200))
+
+
+@pytest.mark.parametrize("damage", ["truncate_chunks", "corrupt_vectors", "garble_manifest", "drop_faiss"])
+def test_damaged_index_is_refused_with_the_fix(index_copy: Path, embedder, damage):
+    if damage == "truncate_chunks":
+        lines = (index_copy / CHUNKS).read_text().splitlines()
+        (index_copy / CHUNKS).write_text("\n".join(lines[:-1]) + "\n")
+    elif damage == "corrupt_vectors":
+        data = bytearray((index_copy / VECTORS).read_bytes())
+        data[-8:] = b"\xff" * 8
+        (index_copy / VECTORS).write_bytes(bytes(data))
+    elif damage == "garble_manifest":
+        (index_copy / MANIFEST).write_text("{not json")
+    else:
+        (index_copy / "faiss.index").unlink()
+    with pytest.raises(IndexIncompatibleError, match="rag index build"):
+        load_index(index_copy, _settings(embedder))
