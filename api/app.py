@@ -163,7 +163,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         if not _is_json(request.headers.get("content-type")) and any(e["loc"] == ("body",) for e in exc.errors()):
             # FastAPI leaves a non-JSON body unparsed; say so instead of "should be a valid dictionary".
-            return JSONResponse(status_code=415, content={"error": "the body must be JSON: send it with Content-Type: application/json"})
+            return JSONResponse(
+                status_code=415, content={"error": "the body must be JSON: send it with Content-Type: application/json"}
+            )
         errors = [_describe(e) for e in exc.errors()]
         return JSONResponse(status_code=422, content={"error": "invalid request", "details": errors})
 
@@ -197,6 +199,6 @@ def _is_json(content_type: str | None) -> bool:
 def _describe(error: dict) -> dict:
     """One validation error as {field, problem}; a JSON syntax error's "loc" is a character offset, not a field."""
     if error["type"] == "json_invalid":
-        where = error["loc"][-1]
-        return {"field": "body", "problem": f"malformed JSON: {error.get('ctx', {}).get('error', 'cannot parse')} at character {where}"}
+        reason = error.get("ctx", {}).get("error", "cannot parse")
+        return {"field": "body", "problem": f"malformed JSON: {reason} at character {error['loc'][-1]}"}
     return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body", "problem": error["msg"]}

@@ -35,6 +35,10 @@ APPENDED = (
     "\n\n## Zorblaxian Quantum Gardening\n\n"
     "Zorblaxian quantum gardening is an invented practice of pruning neural networks by moonlight. "
     "Remote engineers who master zorblaxian quantum gardening grow unusually tidy models.\n"
+) + "".join(  # more new sections, so the rebuild embeds for a while and requests overlap it
+    f"\n## Imaginary Skill {i}\n\nImaginary skill {i} asks a remote engineer to label {i * 7} synthetic "
+    f"datasets per week. Teams in city number {i} measure it with a custom dashboard. It is not a real skill.\n"
+    for i in range(1, 13)
 )
 
 
@@ -101,7 +105,9 @@ def test_ask_answers_mlops_question_with_markers_that_refer_to_its_citations(mlo
     assert used <= set(numbers), f"markers {used} without a citation (citations are {numbers})"
 
 
-def test_ask_citations_carry_the_indexed_chunk_text_and_its_place_in_the_guide(mlops_answer: dict, chunks: dict) -> None:
+def test_ask_citations_carry_the_indexed_chunk_text_and_its_place_in_the_guide(
+    mlops_answer: dict, chunks: dict
+) -> None:
     raw = {p.name: p.read_text(encoding="utf-8") for p in CORPUS.iterdir()}
     for citation in mlops_answer["citations"]:
         assert_passage(citation)
@@ -175,10 +181,11 @@ def test_search_returns_k_passages_best_first_in_each_mode(client: TestClient, m
 
 
 def test_search_mode_changes_the_scoring(client: TestClient) -> None:
-    scores = {
-        mode: [p["score"] for p in client.post("/search", json={"query": "vector databases", "k": 5, "mode": mode}).json()["results"]]
-        for mode in ("dense", "bm25", "hybrid")
-    }
+    def scores_of(mode: str) -> list[float]:
+        body = {"query": "vector databases", "k": 5, "mode": mode}
+        return [p["score"] for p in client.post("/search", json=body).json()["results"]]
+
+    scores = {mode: scores_of(mode) for mode in ("dense", "bm25", "hybrid")}
     assert all(-1.0 <= s <= 1.0 for s in scores["dense"])  # cosine
     assert scores["bm25"][0] > 1.0  # raw BM25, not a cosine
     assert len({tuple(v) for v in scores.values()}) == 3
@@ -186,8 +193,9 @@ def test_search_mode_changes_the_scoring(client: TestClient) -> None:
 
 def test_search_edition_filter_returns_only_that_edition(client: TestClient) -> None:
     unfiltered = client.post("/search", json={"query": "vector databases", "k": 10}).json()["results"]
-    assert {p["edition"] for p in unfiltered} == {"2024", "2026"}, "query must hit both editions for the filter to matter"
-    results = client.post("/search", json={"query": "vector databases", "k": 10, "editions": ["2024"]}).json()["results"]
+    assert {p["edition"] for p in unfiltered} == {"2024", "2026"}, "the query must hit both editions"
+    body = {"query": "vector databases", "k": 10, "editions": ["2024"]}
+    results = client.post("/search", json=body).json()["results"]
     assert len(results) == 10
     assert {p["edition"] for p in results} == {"2024"}
 
@@ -220,10 +228,13 @@ BAD_INPUT = [
     pytest.param("/ask", {"json": {"question": "mlops", "k": 0}}, 422, '"k"', id="ask-k-zero"),
     pytest.param("/ask", {"json": {"question": "mlops", "k": 1000}}, 422, '"k"', id="ask-k-huge"),
     pytest.param("/ask", {"json": {"question": "mlops", "k": "3"}}, 422, '"k"', id="ask-k-string"),
-    pytest.param("/ask", {"json": {"question": "mlops", "temperature": 0.2}}, 422, "temperature", id="ask-unknown-field"),
+    pytest.param("/ask", {"json": {"question": "mlops", "temperature": 0.2}}, 422, "temperature",
+                 id="ask-unknown-field"),
     pytest.param("/ask", {"json": {}}, 422, "question", id="ask-missing-field"),
-    pytest.param("/ask", {"content": b'{"question": "mlops"', "headers": JSON}, 422, "malformed json", id="ask-malformed-json"),
-    pytest.param("/ask", {"content": b'{"question": "ml\xff\xfeops"}', "headers": JSON}, 400, "utf-8", id="ask-non-utf8"),
+    pytest.param("/ask", {"content": b'{"question": "mlops"', "headers": JSON}, 422, "malformed json",
+                 id="ask-malformed-json"),
+    pytest.param("/ask", {"content": b'{"question": "ml\xff\xfeops"}', "headers": JSON}, 400, "utf-8",
+                 id="ask-non-utf8"),
     pytest.param("/ask", {"content": b'{"question": "mlops"}', "headers": {"content-type": "text/plain"}}, 415,
                  "application/json", id="ask-text-plain-content-type"),
     pytest.param("/ask", {"data": {"question": "mlops"}}, 415, "application/json", id="ask-form-encoded"),
@@ -231,7 +242,8 @@ BAD_INPUT = [
     pytest.param("/search", {"json": {"query": "x" * 2001}}, 422, "limit", id="search-over-long-query"),
     pytest.param("/search", {"json": {"query": "mlops", "k": 0}}, 422, '"k"', id="search-k-zero"),
     pytest.param("/search", {"json": {"query": "mlops", "mode": "fuzzy"}}, 422, "mode", id="search-unknown-mode"),
-    pytest.param("/search", {"json": {"query": "mlops", "editions": "2024"}}, 422, "editions", id="search-editions-not-list"),
+    pytest.param("/search", {"json": {"query": "mlops", "editions": "2024"}}, 422, "editions",
+                 id="search-editions-not-list"),
 ]
 
 
@@ -315,7 +327,6 @@ def test_rebuild_swaps_in_the_new_index_while_queries_keep_succeeding(
         assert time.monotonic() < deadline, "rebuild did not finish in 120 s"
 
     assert failures == [], failures
-    print('DEBUG', requests, seen, state['last_rebuild'])
     assert requests >= 3
     assert state["last_rebuild"]["status"] == "built", state["last_rebuild"]
     assert state["last_rebuild"]["embedded"] >= 1  # the appended paragraph really was embedded ...
@@ -324,7 +335,7 @@ def test_rebuild_swaps_in_the_new_index_while_queries_keep_succeeding(
     assert seen == sorted(seen)
     assert find_made_up()
     assert state["chunk_count"] == len((index_copy / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
-    assert state["built_at"] != before["built_at"]
+    assert state["chunk_count"] > before["chunk_count"]
 
 
 # --------------------------------------------------------------------------- a real uvicorn server

@@ -86,7 +86,8 @@ def quick(env: dict[str, str], workdir: Path, built_index: Path) -> dict[str, Ru
         "help": ["--help"],
         "build-help": ["index", "build", "--help"],
         "empty-corpus": ["index", "build", "--corpus", str(empty), "--index", str(workdir / "idx-empty")],
-        "missing-corpus": ["index", "build", "--corpus", str(workdir / "no-such-folder"), "--index", str(workdir / "idx-missing")],
+        "missing-corpus": ["index", "build", "--corpus", str(workdir / "no-such-folder"),
+                           "--index", str(workdir / "idx-missing")],
         "no-index": ["search", "x", "--index", str(no_index)],
         "empty-query": ["search", "", "--index", str(built_index)],
         "eval-no-set": ["eval", "--index", str(built_index)],
@@ -108,12 +109,12 @@ def test_index_build_help_explains_its_options_and_environment(quick: dict[str, 
         assert text in run.stdout, f"{text} missing from 'rag index build --help'"
 
 
-def test_index_build_on_folder_without_guides_fails_with_one_line_naming_it(quick: dict[str, Run], workdir: Path) -> None:
+def test_index_build_on_folder_without_guides_fails_with_one_line_naming_it(quick: dict[str, Run], workdir: Path):
     assert_one_line_error(quick["empty-corpus"], str(workdir / "empty-corpus"), ".txt or .md")
     assert not (workdir / "idx-empty" / "manifest.json").exists()
 
 
-def test_index_build_on_missing_corpus_folder_fails_with_one_line_naming_it(quick: dict[str, Run], workdir: Path) -> None:
+def test_index_build_on_missing_corpus_folder_fails_with_one_line_naming_it(quick: dict[str, Run], workdir: Path):
     assert_one_line_error(quick["missing-corpus"], str(workdir / "no-such-folder"), "does not exist")
 
 
