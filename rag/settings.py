@@ -47,7 +47,6 @@ class Settings(BaseSettings):
 
     admin_token: SecretStr | None = None
     max_question_chars: int = Field(default=2000, ge=16)
-    max_k: int = Field(default=50, ge=1)
 
     def chunker(self) -> ChunkerSettings:
         return ChunkerSettings(max_tokens=self.chunk_max_tokens, overlap_tokens=self.chunk_overlap_tokens)
