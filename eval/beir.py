@@ -3,9 +3,11 @@
 A BEIR folder holds ``corpus.jsonl`` ({"_id", "title", "text"}), ``queries.jsonl``
 ({"_id", "text"}) and ``qrels/<split>.tsv`` (``query-id``, ``corpus-id``,
 ``score``; often with CRLF line endings). Each BEIR document becomes a
-:class:`~rag.types.Document` of sentence units whose section is the title, so
-the "section" passage template embeds ``title: text`` as BEIR models expect;
-the index is then built, chunked and searched exactly as for the guides.
+:class:`~rag.types.Document` of sentence units, titled with its title, so every
+passage carries the title as BEIR models expect: with the "section" template the
+section is the title (``title: text``); with "title_section" the section is
+empty (``title — : text``) rather than repeating the title. The index is then
+built, chunked and searched exactly as for the guides.
 
 Retrieval returns chunks; a document's rank is that of its first (best) chunk.
 Scores follow BEIR: nDCG@10, recall@100 and MRR@10, averaged over the queries
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.build import BuildReport, _build_lock, write_documents
-from rag.embedding import Embedder
+from rag.embedding import Embedder, PassageTemplate
 from rag.errors import CorpusError, RagError
 from rag.index import IndexManifest, IndexSettings, load_index, read_manifest
 from rag.retrieval import MIN_CANDIDATES, HybridRetriever, Retriever
@@ -51,6 +53,7 @@ __all__ = [
     "BeirSet",
     "beir_documents",
     "build_beir_index",
+    "corpus_digests",
     "evaluate_retriever",
     "load_beir",
     "rank_documents",
@@ -141,7 +144,9 @@ def load_beir(folder: Path, split: str = "test") -> BeirSet:
         dup = next(i for i in doc_ids if i in seen or seen.add(i))
         raise BeirDataError(f"{corpus_path}: document id {dup!r} occurs more than once")
 
-    all_queries = {_field(row, "_id", queries_path, n): _field(row, "text", queries_path, n) for n, row in _jsonl(queries_path)}
+    all_queries = {
+        _field(row, "_id", queries_path, n): _field(row, "text", queries_path, n) for n, row in _jsonl(queries_path)
+    }
     qrels = _read_qrels(qrels_path)
     if not qrels:
         raise BeirDataError(f"{qrels_path} has no judgements — split '{split}' cannot be evaluated")
@@ -209,8 +214,11 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 # --------------------------------------------------------------------------
 
 
-def beir_documents(beir: BeirSet) -> list[Document]:
-    """One Document per BEIR document: sentence units of its text, under its title.
+def beir_documents(beir: BeirSet, template: PassageTemplate = "section") -> list[Document]:
+    """One Document per BEIR document: sentence units of its text.
+
+    Units' section is the title, except with the "title_section" passage
+    template, which already starts every passage with the title: then it is "".
 
     ``raw`` is ``f"{title}\\n{text}"`` and every unit's ``raw[start:end]`` is its
     source, whitespace-folded into ``text``. A document with no text is indexed
@@ -218,7 +226,7 @@ def beir_documents(beir: BeirSet) -> list[Document]:
     """
     docs = []
     for d in beir.corpus:
-        doc = _document(d)
+        doc = _document(d, with_title_section=template != "title_section")
         if doc.units:
             docs.append(doc)
     return docs
@@ -240,9 +248,9 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _document(d: BeirDoc) -> Document:
+def _document(d: BeirDoc, with_title_section: bool) -> Document:
     raw = _raw(d)
-    section = " ".join(d.title.split())
+    section = " ".join(d.title.split()) if with_title_section else ""
     text_start = len(d.title) + 1
     spans = list(split_sentences(raw, text_start, len(raw)))
     if not spans:  # no body text: the title is all there is to find
@@ -298,7 +306,8 @@ def build_beir_index(
         if old and old.settings == settings and {**old.files, **old.skipped} == files:
             return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
         # Vectors are cached by (model, embedded text), so any previous index is a safe source.
-        report = write_documents(beir_documents(beir), index_dir, settings, embedder, old=old, files=files, progress=progress)
+        docs = beir_documents(beir, settings.passage_template)
+        report = write_documents(docs, index_dir, settings, embedder, old=old, files=files, progress=progress)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -385,7 +394,7 @@ def run_beir(
 ) -> BeirResult:
     """Index a BEIR folder's corpus in ``index_dir`` (reused when unchanged) and score each mode.
 
-    Hybrid uses ``settings``' fusion, dense weight and RRF k, as served.
+    Retrievers are configured from ``settings`` as ``rag.service`` configures them.
     """
     beir = load_beir(folder, split)
     index_settings = settings.index_settings(embedder)
@@ -413,6 +422,7 @@ def run_beir(
             dense_weight=settings.dense_weight,
             rrf_k=settings.rrf_k,
             dedup_overlap=settings.dedup_overlap,
+            sentence_weight=settings.sentence_weight,
         )
         metrics, seconds = evaluate_retriever(retriever, beir, k=k, progress=progress, desc=mode)
         result.metrics[mode] = metrics

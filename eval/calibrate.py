@@ -2,10 +2,10 @@
 
     python -m eval.calibrate --golden eval/golden/guides.jsonl
 
-For each question it takes the evidence strength the pipeline uses (the best
-passage's dense cosine), then picks the threshold with the best abstain
-accuracy on unanswerable questions among those whose false-abstain rate on
-answerable ones is at most --max-false-abstain.
+For each question it runs the pipeline's answerability test (rag.answerability)
+at every candidate strength threshold, then picks the threshold with the best
+abstain accuracy on unanswerable questions among those whose false-abstain
+rate on answerable ones is at most --max-false-abstain.
 """
 
 from __future__ import annotations
@@ -14,17 +14,26 @@ import argparse
 from pathlib import Path
 
 from eval.golden import load_golden
-from rag.pipeline import evidence_strength
+from rag.answerability import evidence_strength, is_answerable
+from rag.types import ScoredChunk
 from rag.service import QAService
 from rag.settings import Settings
 
 
-def choose_threshold(answerable: list[float], unanswerable: list[float], max_false_abstain: float) -> tuple[float, float, float]:
+Case = tuple[str, list[ScoredChunk]]
+
+
+def choose_threshold(
+    answerable: list[Case], unanswerable: list[Case], max_false_abstain: float
+) -> tuple[float, float, float]:
     """(threshold, abstain_accuracy, false_abstain_rate) of the best admissible threshold."""
-    best = (0.0, 0.0, 0.0)
-    for t in sorted(set(answerable + unanswerable)):
-        false_abstain = sum(s < t for s in answerable) / len(answerable)
-        accuracy = sum(s < t for s in unanswerable) / len(unanswerable)
+
+    def abstain_rate(cases: list[Case], t: float) -> float:
+        return sum(not is_answerable(q, passages, t) for q, passages in cases) / len(cases)
+
+    best = (0.0, abstain_rate(unanswerable, 0.0), abstain_rate(answerable, 0.0))
+    for t in sorted({evidence_strength(p) for _, p in answerable + unanswerable}):
+        false_abstain, accuracy = abstain_rate(answerable, t), abstain_rate(unanswerable, t)
         if false_abstain <= max_false_abstain and accuracy > best[1]:
             best = (t, accuracy, false_abstain)
     return best
@@ -37,12 +46,10 @@ def main() -> None:
     args = parser.parse_args()
     service = QAService(Settings())
     service.ensure_index()
-    strengths = {True: [], False: []}
+    cases: dict[bool, list[Case]] = {True: [], False: []}
     for q in load_golden(args.golden):
-        strengths[q.answerable].append(evidence_strength(service.retriever().retrieve(q.question, k=10)))
-    threshold, accuracy, false_abstain = choose_threshold(strengths[True], strengths[False], args.max_false_abstain)
-    print(f"answerable strengths:   min {min(strengths[True]):.3f}  sorted {sorted(round(s, 3) for s in strengths[True])[:8]} …")
-    print(f"unanswerable strengths: {sorted(round(s, 3) for s in strengths[False])}")
+        cases[q.answerable].append((q.question, service.retriever().retrieve(q.question, k=10)))
+    threshold, accuracy, false_abstain = choose_threshold(cases[True], cases[False], args.max_false_abstain)
     print(f"threshold {threshold:.3f}: abstain_accuracy {accuracy:.3f}, false_abstain_rate {false_abstain:.3f}")
 
 

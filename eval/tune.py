@@ -49,7 +49,7 @@ def _retrievers():
     yield "dense", "weighted", 1.0
     yield "bm25", "weighted", 0.0
     yield "hybrid", "rrf", 0.5
-    for weight in (0.5, 0.6, 0.7, 0.8):
+    for weight in (0.6, 0.7, 0.8):
         yield "hybrid", "weighted", weight
 
 
@@ -58,8 +58,8 @@ def main() -> None:
     parser.add_argument("--golden", type=Path, default=Path("eval/golden/guides.jsonl"))
     parser.add_argument("--out", type=Path, default=Path("runs/tune"))
     parser.add_argument("--sizes", default="64,96,128,192")
-    parser.add_argument("--overlaps", default="0,0.25")
-    parser.add_argument("--templates", default="text,section,title_section")
+    parser.add_argument("--overlaps", default="0")
+    parser.add_argument("--templates", default="section,title_section")
     args = parser.parse_args()
     sweep(
         args.golden,

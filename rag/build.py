@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from rag.chunking import chunk_document
 from rag.corpus import corpus_files, file_sha256, load_corpus
 from rag.embedding import Embedder, passage_text
 from rag.errors import CorpusError, IndexBuildError, RagError
-from rag.index import CHUNKS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
+from rag.index import CHUNKS, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -114,22 +114,30 @@ def write_documents(
     if not chunks:
         raise CorpusError("no text to index")
     texts = [passage_text(c, template) for c in chunks]
-    hashes = [_embedding_key(settings.model, t) for t in texts]
+    sentence_texts = [[passage_text(replace(c, text=q.text), template) for q in c.quotes()] for c in chunks]
+    all_texts = texts + [t for group in sentence_texts for t in group]
+    keys = [_embedding_key(settings.model, t) for t in all_texts]
     cache = _cached_vectors(index_dir, old, settings) if old else {}
-    missing = [i for i, h in enumerate(hashes) if h not in cache]
-    vectors = np.zeros((len(chunks), settings.dim), dtype=np.float32)
-    for i, h in enumerate(hashes):
-        if h in cache:
-            vectors[i] = cache[h]
-    if missing:
-        vectors[missing] = embedder.encode_passages([texts[i] for i in missing], progress=progress)
+    missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+    fresh = dict(zip((keys[i] for i in missing), embedder.encode_passages([all_texts[i] for i in missing], progress=progress)))
+    vectors = np.stack([cache.get(k, fresh.get(k)) for k in keys]).astype(np.float32)
+    hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
     skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
     bm25 = BM25Index.build(texts, settings.bm25)
-    _swap_in(index_dir, lambda staging: write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors, bm25))
+    _swap_in(index_dir, lambda staging: write_index(
+        staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
+        vectors[len(chunks) :], bm25,
+    ))
+    chunk_missing = sum(1 for k in keys[: len(chunks)] if k not in cache)
     return BuildReport(
-        status="built", chunk_count=len(chunks), embedded=len(missing), reused=len(chunks) - len(missing), skipped=skipped
+        status="built", chunk_count=len(chunks), embedded=chunk_missing, reused=len(chunks) - chunk_missing, skipped=skipped
     )
+
+
+def _regroup(flat: list[str], groups: list[list[str]]) -> list[list[str]]:
+    it = iter(flat)
+    return [[next(it) for _ in group] for group in groups]
 
 
 def _embedding_key(model: str, text: str) -> str:
@@ -154,9 +162,11 @@ def _cached_vectors(index_dir: Path, old: IndexManifest, settings: IndexSettings
     try:
         rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
         vectors = np.load(index_dir / VECTORS)
-        if len(rows) != len(vectors):
+        sentence_vectors = np.load(index_dir / SENTENCE_VECTORS)
+        sentence_keys = [k for row in rows for k in row["sentence_hashes"]]
+        if len(rows) != len(vectors) or len(sentence_keys) != len(sentence_vectors):
             return {}
-        return {row["hash"]: vectors[i] for i, row in enumerate(rows)}
+        return {row["hash"]: vectors[i] for i, row in enumerate(rows)} | dict(zip(sentence_keys, sentence_vectors))
     except (OSError, ValueError, KeyError) as e:
         log.warning("not reusing embeddings from %s: %s", index_dir, e)
         return {}

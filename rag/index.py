@@ -25,10 +25,12 @@ from rag.embedding import PassageTemplate
 from rag.errors import IndexIncompatibleError, IndexNotFoundError
 from rag.types import Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "embeddings.npy"
+SENTENCE_VECTORS = "sentence_embeddings.npy"
+SENTENCE_OFFSETS = "sentence_offsets.npy"
 FAISS_FILE = "faiss.index"
 BM25_DIR = "bm25"
 # Exact search is fast enough (< ~15 ms on 2 cores) up to this many vectors;
@@ -74,6 +76,9 @@ class Index:
     vectors: np.ndarray
     faiss_index: faiss.Index
     bm25: BM25Index
+    # Chunk row r's sentences are rows offsets[r]:offsets[r + 1] of sentence_vectors.
+    sentence_vectors: np.ndarray
+    sentence_offsets: np.ndarray
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -82,6 +87,15 @@ class Index:
         """(scores, rows) of the k nearest chunks by inner product, per query row."""
         k = min(k, len(self.chunks))
         return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+    def best_sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """For each chunk row, the highest cosine between the query and one of its sentences."""
+        starts, ends = self.sentence_offsets[rows], self.sentence_offsets[rows + 1]
+        members = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
+        if len(members) == 0:
+            return np.zeros(len(rows))
+        scores = self.sentence_vectors[members] @ query_vector
+        return np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(ends - starts)[:-1]]))
 
 
 def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
@@ -105,14 +119,19 @@ def write_index(
     chunks: list[Chunk],
     hashes: list[str],
     vectors: np.ndarray,
+    sentence_hashes: list[list[str]],
+    sentence_vectors: np.ndarray,
     bm25: BM25Index,
 ) -> IndexManifest:
     """Write a complete index into `folder` (a fresh staging folder); the manifest goes last."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / CHUNKS).open("w", encoding="utf-8") as f:
-        for chunk, digest in zip(chunks, hashes, strict=True):
-            f.write(json.dumps({**chunk.to_json(), "hash": digest}, ensure_ascii=False) + "\n")
+        for chunk, digest, sentence_digests in zip(chunks, hashes, sentence_hashes, strict=True):
+            row = {**chunk.to_json(), "hash": digest, "sentence_hashes": sentence_digests}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     np.save(folder / VECTORS, vectors.astype(np.float32))
+    np.save(folder / SENTENCE_VECTORS, sentence_vectors.astype(np.float32))
+    np.save(folder / SENTENCE_OFFSETS, np.cumsum([0] + [len(h) for h in sentence_hashes]).astype(np.int64))
     faiss_index = make_faiss_index(vectors)
     faiss.write_index(faiss_index, str(folder / FAISS_FILE))
     bm25.save(folder / BM25_DIR)
@@ -123,7 +142,7 @@ def write_index(
         skipped=skipped,
         chunk_count=len(chunks),
         faiss_index=type(faiss_index).__name__,
-        checksums={name: _sha256(folder / name) for name in (CHUNKS, VECTORS, FAISS_FILE)},
+        checksums={name: _sha256(folder / name) for name in (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS)},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=_library_versions(),
     )
@@ -163,8 +182,10 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:
         raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {REBUILD_HINT}") from e
-    sizes = {len(rows), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count}
-    if len(sizes) != 1 or vectors.shape[1] != settings.dim:
+    sentence_vectors = np.load(folder / SENTENCE_VECTORS)
+    sentence_offsets = np.load(folder / SENTENCE_OFFSETS)
+    sizes = {len(rows), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
+    if len(sizes) != 1 or vectors.shape[1] != settings.dim or sentence_offsets[-1] != len(sentence_vectors):
         raise IndexIncompatibleError(f"index files in {folder} are not row-aligned — {REBUILD_HINT}")
     return Index(
         folder=folder,
@@ -174,6 +195,8 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
         vectors=vectors,
         faiss_index=faiss_index,
         bm25=bm25,
+        sentence_vectors=sentence_vectors,
+        sentence_offsets=sentence_offsets,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from rag.answerability import is_answerable
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
 from rag.types import Answer, ScoredChunk
@@ -20,10 +21,9 @@ class AskResult:
 class QAPipeline:
     """Retrieves, decides whether the guides cover the question, and generates.
 
-    The abstention test is the best passage's dense cosine similarity to the
-    question: below `abstain_threshold` (calibrated on the golden set's
-    unanswerable questions, see eval/calibrate.py) the guides are taken not to
-    cover the question, and the nearest passages are returned instead of a guess.
+    When the passages cannot answer (see rag.answerability; the strength
+    threshold is calibrated by eval/calibrate.py) the pipeline abstains and the
+    nearest passages are returned instead of a guess.
     """
 
     def __init__(self, retriever: Retriever, generator: Generator, abstain_threshold: float) -> None:
@@ -41,17 +41,12 @@ class QAPipeline:
         return AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
 
     def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        if evidence_strength(passages) < self.abstain_threshold:
+        if not is_answerable(question, passages, self.abstain_threshold):
             return abstention(self.generator.name)
         answer = self.generator.generate(question, passages)
         if answer.abstained and not answer.answer:
             return abstention(self.generator.name)
         return answer
-
-
-def evidence_strength(passages: list[ScoredChunk]) -> float:
-    """How well the best passage matches the question (max dense cosine)."""
-    return max((p.dense for p in passages if p.dense is not None), default=0.0)
 
 
 def abstention(generator: str) -> Answer:

@@ -44,6 +44,9 @@ class _Candidates:
 class HybridRetriever:
     """Dense + BM25 retrieval over one index, fused by weighted scores or reciprocal rank.
 
+    Dense candidates come from FAISS over chunk vectors; each candidate's dense
+    score then mixes its chunk cosine with its best sentence's (`sentence_weight`).
+
     Weighted fusion min-max normalises both score lists over the union of the
     candidates, then mixes them: `w * dense + (1 - w) * bm25`. RRF sums
     `1 / (rrf_k + rank)` over the two rankings. `mode` "dense" or "bm25" uses one side.
@@ -58,6 +61,7 @@ class HybridRetriever:
         dense_weight: float = 0.5,
         rrf_k: int = 60,
         dedup_overlap: float = 0.5,
+        sentence_weight: float = 0.5,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -66,6 +70,7 @@ class HybridRetriever:
         self.dense_weight = dense_weight
         self.rrf_k = rrf_k
         self.dedup_overlap = dedup_overlap
+        self.sentence_weight = sentence_weight
 
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
         """The k best passages for `query`, best first."""
@@ -96,9 +101,18 @@ class HybridRetriever:
             top = np.argpartition(-lexical_all, min(n, len(lexical_all) - 1))[:n]
             rows.update(int(r) for r in top if lexical_all[r] > 0)
         row_array = np.fromiter(sorted(rows), dtype=np.int64)
-        dense = self.index.vectors[row_array] @ query_vector if query_vector is not None else np.zeros(len(row_array))
+        dense = self._dense_scores(query_vector, row_array) if query_vector is not None else np.zeros(len(row_array))
         lexical = lexical_all[row_array] if lexical_all is not None else np.zeros(len(row_array))
         return _Candidates(row_array, dense.astype(np.float64), lexical.astype(np.float64))
+
+    def _dense_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine of the whole chunk mixed with that of its best sentence: a fact stated in
+        one sentence is found even when the rest of its chunk is about something else."""
+        whole = self.index.vectors[rows] @ query_vector
+        if self.sentence_weight == 0:
+            return whole
+        best = self.index.best_sentence_scores(query_vector, rows)
+        return (1 - self.sentence_weight) * whole + self.sentence_weight * best
 
     def _fuse(self, c: _Candidates) -> np.ndarray:
         if self.mode == "dense":

@@ -86,7 +86,7 @@ class QAService:
     def _retriever(self, index: Index, mode: RetrievalMode) -> HybridRetriever:
         s = self.settings
         return HybridRetriever(index, self.embedder, mode=mode, fusion=s.fusion, dense_weight=s.dense_weight,
-                               rrf_k=s.rrf_k, dedup_overlap=s.dedup_overlap)
+                               rrf_k=s.rrf_k, dedup_overlap=s.dedup_overlap, sentence_weight=s.sentence_weight)
 
     def _generator(self) -> Generator:
         extractive = ExtractiveGenerator(self.embedder)

@@ -25,19 +25,20 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
 
-    chunk_max_tokens: int = Field(default=64, ge=16, le=512)
+    chunk_max_tokens: int = Field(default=96, ge=16, le=512)
     chunk_overlap_tokens: int = Field(default=0, ge=0, le=256)
     passage_template: PassageTemplate = "title_section"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
     retrieval_mode: RetrievalMode = "hybrid"
-    fusion: FusionMethod = "weighted"
+    fusion: FusionMethod = "rrf"
     dense_weight: float = Field(default=0.7, ge=0, le=1)
     rrf_k: int = Field(default=60, ge=1)
     dedup_overlap: float = Field(default=0.5, ge=0, le=1)
+    sentence_weight: float = Field(default=0.5, ge=0, le=1)
 
-    abstain_threshold: float = 0.26
+    abstain_threshold: float = 0.16
     generator: Literal["extractive", "llm"] = "extractive"
     llm_base_url: str = "http://127.0.0.1:11434/v1"
     llm_model: str = "llama3.2"

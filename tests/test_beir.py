@@ -7,19 +7,36 @@ from pathlib import Path
 
 import pytest
 
-from eval.beir import BeirDataError, beir_documents, load_beir, run_beir, split_sentences
+from eval.beir import (
+    BeirDataError,
+    beir_documents,
+    build_beir_index,
+    load_beir,
+    rank_documents,
+    run_beir,
+    split_sentences,
+)
 from rag.embedding import Embedder
 from rag.errors import RagError
+from rag.index import load_index
+from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 
 DOCS = {
-    "d1": ("Volcanic eruptions", "Magma rises through the crust and erupts as lava. Ash clouds from Mount Etna can ground flights across Sicily."),
-    "d2": ("Sourdough baking", "A sourdough starter is a culture of wild yeast and lactobacilli. Feed the starter with flour and water every day before baking bread."),
-    "d3": ("Honeybee colonies", "A honeybee colony has one queen, thousands of female workers and a few drones. Workers perform a waggle dance to show where nectar is."),
-    "d4": ("Chess openings", "The Sicilian Defence answers 1.e4 with c5. White often plays the Open Sicilian with an early d4, e.g. in the Najdorf."),
-    "d5": ("Moons of Jupiter", "Jupiter has four large Galilean moons: Io, Europa, Ganymede and Callisto. Europa hides a salty ocean under its ice shell."),
-    "d6": ("Marathon training", "Long slow runs build aerobic endurance for a marathon. Taper the training volume in the three weeks before race day."),
-    "d7": ("Lighthouse keepers", "Lighthouse keepers trimmed the lamp wicks and wound the clockwork that turned the lens. Most lighthouses are automated now."),
+    "d1": ("Volcanic eruptions", "Magma rises through the crust and erupts as lava. "
+           "Ash clouds from Mount Etna can ground flights across Sicily."),
+    "d2": ("Sourdough baking", "A sourdough starter is a culture of wild yeast and lactobacilli. "
+           "Feed the starter with flour and water every day before baking bread."),
+    "d3": ("Honeybee colonies", "A honeybee colony has one queen, thousands of female workers and a few drones. "
+           "Workers perform a waggle dance to show where nectar is."),
+    "d4": ("Chess openings", "The Sicilian Defence answers 1.e4 with c5. "
+           "White often plays the Open Sicilian with an early d4, e.g. in the Najdorf."),
+    "d5": ("Moons of Jupiter", "Jupiter has four large Galilean moons: Io, Europa, Ganymede and Callisto. "
+           "Europa hides a salty ocean under its ice shell."),
+    "d6": ("Marathon training", "Long slow runs build aerobic endurance for a marathon. "
+           "Taper the training volume in the three weeks before race day."),
+    "d7": ("Lighthouse keepers", "Lighthouse keepers trimmed the lamp wicks and wound the clockwork "
+           "that turned the lens. Most lighthouses are automated now."),
     "d8": ("Title only document", ""),
 }
 QUERIES = {
@@ -128,6 +145,13 @@ def test_beir_documents_units_point_into_raw(beir_dir):
     assert [(u.start, u.end) for u in docs["d8"].units] == [(0, len("Title only document"))]
 
 
+def test_title_section_template_does_not_repeat_the_title(beir_dir):
+    beir = load_beir(beir_dir, "test")
+    for doc in beir_documents(beir, "title_section"):
+        assert doc.title == DOCS[doc.doc][0]
+        assert all(u.section == "" for u in doc.units)
+
+
 def test_split_sentences_offsets():
     raw = "Title\n  First one. Second (n = 3) here!  Third? 4 is a number.  "
     spans = list(split_sentences(raw, 6))
@@ -152,7 +176,7 @@ def test_second_run_reuses_the_index(beir_dir, tmp_path, embedder):
     index_dir = tmp_path / "index"
     first = run_beir(beir_dir, "test", index_dir, Settings(), embedder, modes=("bm25",), progress=False)
     assert first.index_status == "built" and not first.index_reused
-    assert first.embedded == first.chunk_count > 0
+    assert first.embedded > 0
 
     second = run_beir(beir_dir, "test", index_dir, Settings(), embedder, modes=("bm25", "dense"), progress=False)
     assert second.index_reused and second.embedded == 0
@@ -160,7 +184,7 @@ def test_second_run_reuses_the_index(beir_dir, tmp_path, embedder):
     assert second.metrics["bm25"] == first.metrics["bm25"]
 
     # One changed document: rebuilt, but only its chunks are embedded again.
-    changed = dict(DOCS, d7=("Lighthouse keepers", "Keepers lived at the lighthouse with their families."))
+    changed = dict(DOCS, d7=("Lighthouse keepers", "Keepers lived at the lighthouse. Their families lived there too."))
     write_beir(beir_dir, changed)
     third = run_beir(beir_dir, "test", index_dir, Settings(), embedder, modes=("bm25",), progress=False)
     assert third.index_status == "built"
@@ -170,3 +194,23 @@ def test_second_run_reuses_the_index(beir_dir, tmp_path, embedder):
     fourth = run_beir(beir_dir, "test", index_dir, Settings(chunk_max_tokens=20, chunk_overlap_tokens=0), embedder,
                       modes=("bm25",), progress=False)
     assert fourth.index_status == "built"
+
+
+def test_fused_ranking_matches_retrieve(beir_dir, tmp_path, embedder):
+    """The fast path (fused candidates, no near-duplicate filter) ranks documents as retrieve() does."""
+    settings = Settings()
+    beir = load_beir(beir_dir, "test")
+    index_settings = settings.index_settings(embedder)
+    build_beir_index(beir, tmp_path / "index", index_settings, embedder)
+    index = load_index(tmp_path / "index", index_settings)
+
+    class ViaRetrieve:  # not a HybridRetriever: rank_documents goes through retrieve()
+        def __init__(self, inner):
+            self.retrieve = inner.retrieve
+
+    for mode in ("bm25", "dense", "hybrid"):
+        retriever = HybridRetriever(index, embedder, mode=mode, sentence_weight=settings.sentence_weight)
+        for query in QUERIES.values():
+            fast = rank_documents(retriever, query, 5)
+            assert fast == rank_documents(ViaRetrieve(retriever), query, 5)
+            assert len(fast) == 5 or mode == "bm25"
