@@ -34,16 +34,20 @@ class ExtractiveGenerator:
     def __init__(
         self,
         embedder: Embedder,
-        max_sentences: int = 5,
+        max_sentences: int = 6,
         max_chars: int = 900,
-        relative_floor: float = 0.75,
-        passages_used: int = 5,
+        relative_floor: float = 0.6,
+        passages_used: int = 3,
+        term_weight: float = 0.3,
+        rank_penalty: float = 0.06,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_chars = max_chars
         self.relative_floor = relative_floor
         self.passages_used = passages_used
+        self.term_weight = term_weight
+        self.rank_penalty = rank_penalty
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
         picked = self._pick(self._score(question, passages[: self.passages_used]))
@@ -53,13 +57,15 @@ class ExtractiveGenerator:
         quotes = [(i, q) for i, p in enumerate(passages) for q in p.chunk.quotes() if _is_content(q.text)]
         if not quotes:
             return []
-        vectors = self.embedder.encode_queries([question] + [q.text for _, q in quotes])
+        # A sentence is read with its section heading: "Tools like MLflow ..." under "Model Registries".
+        texts = [f"{passages[i].chunk.section}: {q.text}" for i, q in quotes]
+        vectors = self.embedder.encode_queries([question] + texts)
         similarity = vectors[1:] @ vectors[0]
         terms = set(tokenize([question], _SETTINGS)[0])
         sentences = []
         for (i, quote), sim in zip(quotes, similarity):
             shared = len(terms & set(tokenize([quote.text], _SETTINGS)[0])) / max(len(terms), 1)
-            sentences.append(_Sentence(i, quote, float(sim) + 0.3 * shared - 0.02 * i))
+            sentences.append(_Sentence(i, quote, float(sim) + self.term_weight * shared - self.rank_penalty * i))
         return sentences
 
     def _pick(self, sentences: list[_Sentence]) -> list[_Sentence]:
