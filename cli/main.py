@@ -29,7 +29,8 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
-out = Console()
+# Eval tables are wide; rich would squeeze them to 80 columns when output is piped.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap paths
 
 CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides folder \\[env RAG_CORPUS_DIR, default corpus/]")]
