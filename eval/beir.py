@@ -296,8 +296,9 @@ def build_beir_index(
     """Build the index of ``beir``'s corpus in ``index_dir``, or leave it as it is.
 
     Same settings and same documents (by digest): nothing is done and the model is
-    not loaded (status "unchanged"). Otherwise only chunks whose text is new are
-    embedded; vectors of the previous index in ``index_dir`` are reused.
+    not loaded (status "unchanged"). Otherwise the index is rebuilt, and
+    :func:`rag.build.write_documents` reuses what vectors of the previous index
+    in ``index_dir`` it can (with the same settings: those of unchanged texts).
     """
     started = time.perf_counter()
     files = corpus_digests(beir)
@@ -305,7 +306,7 @@ def build_beir_index(
         old = _manifest_or_none(index_dir)
         if old and old.settings == settings and {**old.files, **old.skipped} == files:
             return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
-        # Vectors are cached by (model, embedded text), so any previous index is a safe source.
+        # write_documents itself decides which of old's vectors are reusable.
         docs = beir_documents(beir, settings.passage_template)
         report = write_documents(docs, index_dir, settings, embedder, old=old, files=files, progress=progress)
     report.seconds = time.perf_counter() - started
