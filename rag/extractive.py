@@ -10,13 +10,17 @@ sentences come from both editions it says which edition says what.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from rag.bm25 import BM25Settings, tokenize
 from rag.embedding import Embedder
 from rag.types import Answer, Citation, Quote, ScoredChunk
 
 _SETTINGS = BM25Settings()
+SentenceVectors = Callable[[str], "np.ndarray | None"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ExtractiveGenerator:
         passages_used: int = 3,
         term_weight: float = 0.3,
         rank_penalty: float = 0.06,
+        stored_vectors: SentenceVectors | None = None,
     ) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
@@ -48,25 +53,35 @@ class ExtractiveGenerator:
         self.passages_used = passages_used
         self.term_weight = term_weight
         self.rank_penalty = rank_penalty
+        self.stored_vectors = stored_vectors
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
         picked = self._pick(self._score(question, passages[: self.passages_used]))
         return _compose(picked, passages)
 
     def _score(self, question: str, passages: list[ScoredChunk]) -> list[_Sentence]:
-        quotes = [(i, q) for i, p in enumerate(passages) for q in p.chunk.quotes() if _is_content(q.text)]
+        quotes = [(i, j, q) for i, p in enumerate(passages) for j, q in enumerate(p.chunk.quotes()) if _is_content(q.text)]
         if not quotes:
             return []
-        # A sentence is read with its section heading: "Tools like MLflow ..." under "Model Registries".
-        texts = [f"{passages[i].chunk.section}: {q.text}" for i, q in quotes]
-        vectors = self.embedder.encode_queries([question] + texts)
-        similarity = vectors[1:] @ vectors[0]
+        similarity = self._similarity(question, passages, quotes)
         terms = set(tokenize([question], _SETTINGS)[0])
         sentences = []
-        for (i, quote), sim in zip(quotes, similarity):
+        for (i, _, quote), sim in zip(quotes, similarity):
             shared = len(terms & set(tokenize([quote.text], _SETTINGS)[0])) / max(len(terms), 1)
             sentences.append(_Sentence(i, quote, float(sim) + self.term_weight * shared - self.rank_penalty * i))
         return sentences
+
+    def _similarity(self, question: str, passages: list[ScoredChunk], quotes: list[tuple[int, int, Quote]]) -> np.ndarray:
+        """Cosine of the question to each sentence, read with its section heading ("Tools like
+        MLflow ..." under "Model Registries"); the index's stored sentence vectors are used
+        when available, so only the question is encoded."""
+        stored = [self.stored_vectors(p.chunk.chunk_id) for p in passages] if self.stored_vectors else None
+        if stored is not None and all(v is not None and len(v) == len(p.chunk.sentences) for v, p in zip(stored, passages)):
+            question_vector = self.embedder.encode_queries([question])[0]
+            return np.array([stored[i][j] @ question_vector for i, j, _ in quotes])
+        texts = [f"{passages[i].chunk.section}: {q.text}" for i, _, q in quotes]
+        vectors = self.embedder.encode_queries([question] + texts)
+        return vectors[1:] @ vectors[0]
 
     def _pick(self, sentences: list[_Sentence]) -> list[_Sentence]:
         """The best sentences within the floor and the length budget, no near-duplicates."""

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -88,6 +89,17 @@ class Index:
         """(scores, rows) of the k nearest chunks by inner product, per query row."""
         k = min(k, len(self.chunks))
         return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    def sentence_vectors_of(self, chunk_id: str) -> np.ndarray | None:
+        """Stored vectors of a chunk's sentences, in `chunk.quotes()` order; None if unknown."""
+        row = self._rows.get(chunk_id)
+        if row is None:
+            return None
+        return np.asarray(self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]])
 
     def best_sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each chunk row, the highest cosine between the query and one of its sentences."""

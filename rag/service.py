@@ -80,7 +80,7 @@ class QAService:
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
         retriever = self._retriever(index, self.settings.retrieval_mode)
-        pipeline = QAPipeline(retriever, self._generator(), self.settings.abstain_threshold)
+        pipeline = QAPipeline(retriever, self._generator(index), self.settings.abstain_threshold)
         return Engine(index, retriever, pipeline)
 
     def _retriever(self, index: Index, mode: RetrievalMode) -> HybridRetriever:
@@ -88,8 +88,8 @@ class QAService:
         return HybridRetriever(index, self.embedder, mode=mode, fusion=s.fusion, dense_weight=s.dense_weight,
                                rrf_k=s.rrf_k, dedup_overlap=s.dedup_overlap, sentence_weight=s.sentence_weight)
 
-    def _generator(self) -> Generator:
-        extractive = ExtractiveGenerator(self.embedder)
+    def _generator(self, index: Index) -> Generator:
+        extractive = ExtractiveGenerator(self.embedder, stored_vectors=index.sentence_vectors_of)
         if self.settings.generator != "llm":
             return extractive
         from rag.llm import LLMGenerator

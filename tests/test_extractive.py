@@ -42,3 +42,13 @@ def test_evidence_from_both_editions_says_which_edition_says_what(service):
 def test_no_passages_means_no_answer(service):
     answer = ExtractiveGenerator(service.embedder).generate("anything", [])
     assert answer.abstained and not answer.citations
+
+
+def test_stored_sentence_vectors_give_the_same_kind_of_answer_without_re_encoding(service):
+    index = service.engine.index
+    question = "What is YOLO used for in computer vision?"
+    passages = service.retriever().retrieve(question, k=10)
+    stored = ExtractiveGenerator(service.embedder, stored_vectors=index.sentence_vectors_of).generate(question, passages)
+    encoded = ExtractiveGenerator(service.embedder).generate(question, passages)
+    assert "YOLO" in stored.answer and "YOLO" in encoded.answer
+    assert _markers(stored.answer) == {c.n for c in stored.citations}
