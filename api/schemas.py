@@ -61,16 +61,10 @@ class QuoteOut(BaseModel):
     end: int
 
 
-class CitationOut(BaseModel):
+class CitationOut(PassageOut):
+    """A cited passage: `[n]` in the answer; `quotes` are the sentences the answer used."""
+
     n: int
-    doc: str
-    section: str
-    text: str
-    chunk_id: str
-    score: float
-    edition: str | None = None
-    start: int
-    end: int
     quotes: list[QuoteOut] = []
 
 

@@ -47,29 +47,16 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from rag.service import QAService  # noqa: E402
 from rag.settings import Settings  # noqa: E402
+from timing import T0, log, pct, summary_ms  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
 K = 10
 WARMUP_QUESTIONS = 5
 SEARCH_TARGET = 1.5  # /search p50 over encode p50 should stay at or below this
-T0 = time.perf_counter()
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:8.1f}s] {msg}", flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
-
-
-def summary_ms(ms: list[float]) -> dict[str, float]:
-    """p50 / p95 / mean of times already in milliseconds."""
-    return {"p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95), "mean_ms": float(np.mean(ms)), "count": len(ms)}
 
 
 def questions() -> list[str]:

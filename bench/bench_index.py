@@ -47,6 +47,7 @@ from rag.index import (  # noqa: E402
 )
 from rag.retrieval import HybridRetriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
+from timing import T0, log, summary_of_seconds  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -56,27 +57,9 @@ EF_SEARCH_SWEEP = (32, 64, 128, 256)
 N_QUERIES = 200
 N_CENTRES = 1000
 SEED = 20240611
-T0 = time.perf_counter()
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:8.1f}s] {msg}", flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
-
-
-def summary_ms(seconds: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": pct(seconds, 50) * 1e3,
-        "p95_ms": pct(seconds, 95) * 1e3,
-        "mean_ms": float(np.mean(seconds)) * 1e3,
-        "count": len(seconds),
-    }
 
 
 def rss_bytes() -> int:
@@ -176,7 +159,7 @@ def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str,
             noop_s.append(secs)
             statuses.add(report.status)
             loaded |= "model" in fresh.__dict__
-        res["noop"] = {**summary_ms(noop_s), "statuses": sorted(statuses), "model_loaded": loaded}
+        res["noop"] = {**summary_of_seconds(noop_s), "statuses": sorted(statuses), "model_loaded": loaded}
         log(f"  no-op rebuild: p50 {res['noop']['p50_ms']:.1f} ms, statuses {sorted(statuses)}, model loaded: {loaded}")
 
         # 3. one file changed: each edit starts from a copy of the pristine baseline index
@@ -229,7 +212,7 @@ def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str,
                     _, t = timed(ops[name], q)
                     times[name].append(t)
         for name in names:
-            search[name] = summary_ms(times[name])
+            search[name] = summary_of_seconds(times[name])
             log(f"  {name}: p50 {search[name]['p50_ms']:.2f} ms, p95 {search[name]['p95_ms']:.2f} ms")
         # the same floor with torch on one thread: on a shared machine, two threads can be far slower
         import torch
@@ -244,7 +227,7 @@ def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str,
                     times1.append(t)
         finally:
             torch.set_num_threads(before)
-        search["encode_query_1thread"] = summary_ms(times1)
+        search["encode_query_1thread"] = summary_of_seconds(times1)
         log(f"  encode_query, torch 1 thread: p50 {search['encode_query_1thread']['p50_ms']:.2f} ms")
         search["hybrid_over_encode_p50"] = search["hybrid"]["p50_ms"] / search["encode_query"]["p50_ms"]
         res["search"] = search
@@ -334,7 +317,7 @@ def single_query_latency(
             times.append(t)
     finally:
         faiss.omp_set_num_threads(before)
-    return summary_ms(times)
+    return summary_of_seconds(times)
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
