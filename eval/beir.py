@@ -18,10 +18,9 @@ Quora only).
 The benchmark data is read from wherever it lies and never copied: several
 BEIR sets are licensed for non-commercial use only.
 
-Private API used (until rag offers a public equivalent): ``rag.build._build_lock``
-(one build per index folder, stale staging folders removed) and
-``HybridRetriever._candidates`` / ``._fuse`` (a fused ranking without the
-near-duplicate filter, see :func:`rank_documents`).
+Documents are ranked from ``HybridRetriever.rank`` (the fused ranking before the
+near-duplicate filter, which would only drop further chunks of a document already
+ranked).
 """
 
 from __future__ import annotations
@@ -35,9 +34,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
-from rag.build import BuildReport, _build_lock, write_documents
+from rag.build import BuildReport, build_lock, write_documents
 from rag.embedding import Embedder, PassageTemplate
 from rag.errors import CorpusError, RagError
 from rag.index import IndexManifest, IndexSettings, load_index, read_manifest
@@ -302,7 +300,7 @@ def build_beir_index(
     """
     started = time.perf_counter()
     files = corpus_digests(beir)
-    with _build_lock(index_dir):
+    with build_lock(index_dir):
         old = _manifest_or_none(index_dir)
         if old and old.settings == settings and {**old.files, **old.skipped} == files:
             return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
@@ -350,11 +348,8 @@ def rank_documents(retriever: Retriever, query: str, k: int, *, exclude: str | N
 
 def _fused_documents(retriever: HybridRetriever, query: str, chunks: int) -> Iterator[str]:
     """Document ids of the fused candidates, best first (repeats included)."""
-    # Mirrors HybridRetriever.retrieve up to its _distinct step (private API; see module notes).
-    candidates = retriever._candidates(query, max(MIN_CANDIDATES, 10 * chunks))
-    fused = retriever._fuse(candidates)
-    for i in np.argsort(-fused, kind="stable"):
-        yield retriever.index.chunks[candidates.rows[i]].doc
+    for passage in retriever.rank(query, max(MIN_CANDIDATES, 10 * chunks)):
+        yield passage.chunk.doc
 
 
 def evaluate_retriever(

@@ -65,7 +65,7 @@ def build_index(
     """Build or update the index in `index_dir` from the guides in `corpus_dir`."""
     started = time.perf_counter()
     files = {p.name: file_sha256(p) for p in corpus_files(corpus_dir)}
-    with _build_lock(index_dir):
+    with build_lock(index_dir):
         old = _previous_manifest(index_dir)
         if not force and old and old.settings == settings and {**old.files, **old.skipped} == files:
             return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
@@ -173,7 +173,7 @@ def _cached_vectors(index_dir: Path, old: IndexManifest, settings: IndexSettings
 
 
 @contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
+def build_lock(index_dir: Path) -> Iterator[None]:
     """One build at a time per index folder; a second one fails fast with a clear message."""
     parent = _parent_folder(index_dir)
     lock_path = parent / f".{index_dir.name}.lock"

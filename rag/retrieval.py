@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,22 +73,23 @@ class HybridRetriever:
         self.sentence_weight = sentence_weight
 
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
-        """The k best passages for `query`, best first."""
-        candidates = self._candidates(query, max(MIN_CANDIDATES, 10 * k))
-        fused = self._fuse(candidates)
-        order = np.argsort(-fused, kind="stable")
-        ranked = (
-            ScoredChunk(
-                chunk=self.index.chunks[candidates.rows[i]],
-                score=float(fused[i]),
-                dense=float(candidates.dense[i]),
-                lexical=float(candidates.lexical[i]),
-            )
-            for i in order
-        )
+        """The k best passages for `query`, best first, without near-duplicates."""
+        ranked = self.rank(query, max(MIN_CANDIDATES, 10 * k))
         return _distinct(
             (r for r in ranked if filters is None or filters.accepts(r.chunk)), k, self.dedup_overlap
         )
+
+    def rank(self, query: str, candidates: int) -> Iterator[ScoredChunk]:
+        """Every candidate (up to `candidates` from each side) in fused order, duplicates included."""
+        found = self._candidates(query, candidates)
+        fused = self._fuse(found)
+        for i in np.argsort(-fused, kind="stable"):
+            yield ScoredChunk(
+                chunk=self.index.chunks[found.rows[i]],
+                score=float(fused[i]),
+                dense=float(found.dense[i]),
+                lexical=float(found.lexical[i]),
+            )
 
     def _candidates(self, query: str, n: int) -> _Candidates:
         rows: set[int] = set()
