@@ -47,7 +47,7 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from rag.service import QAService  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from timing import T0, log, pct, summary_ms  # noqa: E402
+from timing import T0, log, pct, summary_ms, write_figures  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -318,10 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"load average at end: {' '.join(f'{x:.2f}' for x in results['machine']['loadavg_end'])}")
     print()
     print_tables(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        log(f"figures written to {args.json}")
+    write_figures(args.json, results)
     return 0
 
 

@@ -47,7 +47,7 @@ from rag.index import (  # noqa: E402
 )
 from rag.retrieval import HybridRetriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from timing import T0, log, summary_of_seconds  # noqa: E402
+from timing import T0, log, summary_of_seconds, write_figures  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -584,10 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print()
     print_tables(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        log(f"figures written to {args.json}")
+    write_figures(args.json, results)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,3 +26,12 @@ def summary_ms(ms: list[float]) -> dict[str, float]:
 
 def summary_of_seconds(seconds: list[float]) -> dict[str, float]:
     return summary_ms([s * 1e3 for s in seconds])
+
+
+def write_figures(path: Path | None, results: dict) -> None:
+    """Write the figures as JSON when --json was given."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    log(f"figures written to {path}")
