@@ -36,6 +36,7 @@ from pathlib import Path
 
 
 from rag.build import BuildReport, build_lock, write_documents
+from rag.corpus import split_sentences
 from rag.embedding import Embedder, PassageTemplate
 from rag.errors import CorpusError, RagError
 from rag.index import IndexManifest, IndexSettings, load_index, read_manifest
@@ -56,7 +57,6 @@ __all__ = [
     "load_beir",
     "rank_documents",
     "run_beir",
-    "split_sentences",
 ]
 
 #: The ranx metrics reported, as BEIR papers report them.
@@ -65,8 +65,6 @@ METRICS = ("ndcg@10", "recall@100", "mrr@10")
 CHUNKS_PER_DOC = 3
 
 _QRELS_HEADER = ("query-id", "corpus-id", "score")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "etc.", "cf.", "Fig.", "Figs.", "approx.", "ca.", "Dr.", "No.")
 
 
 class BeirDataError(CorpusError):
@@ -250,37 +248,11 @@ def _document(d: BeirDoc, with_title_section: bool) -> Document:
     raw = _raw(d)
     section = " ".join(d.title.split()) if with_title_section else ""
     text_start = len(d.title) + 1
-    spans = list(split_sentences(raw, text_start, len(raw)))
+    spans = [(s, e) for s, e in split_sentences(raw, text_start, len(raw)) if re.search(r"[^\W_]", raw[s:e])]
     if not spans:  # no body text: the title is all there is to find
-        spans = list(_trimmed(raw, 0, len(d.title)))
+        spans = list(split_sentences(raw, 0, len(d.title)))
     units = tuple(Unit(section=section, start=s, end=e, text=" ".join(raw[s:e].split())) for s, e in spans)
     return Document(doc=d.id, title=d.title, edition=None, sha256=_sha256(raw), raw=raw, units=units)
-
-
-def split_sentences(raw: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
-    """(start, end) offsets of the sentences of ``raw[start:end]``, whitespace trimmed.
-
-    Splits after ``.``, ``!`` or ``?`` (and closing quotes or brackets) followed by
-    space and a capital or digit, except after common abbreviations ("e.g.", "et al.").
-    Spans with no letter or digit are dropped.
-    """
-    end = len(raw) if end is None else end
-    pos = start
-    for m in _SENTENCE_END.finditer(raw, start, end):
-        if raw[pos : m.start()].endswith(_ABBREVIATIONS):
-            continue
-        yield from _trimmed(raw, pos, m.start())
-        pos = m.end()
-    yield from _trimmed(raw, pos, end)
-
-
-def _trimmed(raw: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    while start < end and raw[start].isspace():
-        start += 1
-    while end > start and raw[end - 1].isspace():
-        end -= 1
-    if end > start and re.search(r"[^\W_]", raw[start:end]):
-        yield start, end
 
 
 # --------------------------------------------------------------------------

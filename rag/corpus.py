@@ -39,7 +39,9 @@ _FOOTER_START = re.compile(r"^[ \t]*(?:Looking for someone\?|Related Articles)[ 
 # Where a new unit starts inside a block of body text: bullet glyphs, list numbers.
 _ITEM_BREAK = re.compile(r"\n+|(?:^|(?<=\s))(?:[•*\-–]|\d{1,2}\.)[ \t]+(?=[A-Z*\[])", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“*\[]?[A-Z0-9])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "Dr.", "Mr.", "Ms.", "U.S.", "approx.")
+_ABBREVIATIONS = (
+    "e.g.", "i.e.", "vs.", "etc.", "Dr.", "Mr.", "Ms.", "U.S.", "approx.", "et al.", "cf.", "Fig.", "Figs.", "ca.",
+)
 
 _FUNCTION_WORDS = frozenset(
     "a an and or of for the in on to with vs vs. at by from as into &".split()
@@ -232,10 +234,10 @@ def _body_start(tokens: list[str]) -> int:
 
 def _body_units(raw: str, start: int, end: int, section: str) -> Iterator[Unit]:
     for item in _split(raw, start, end, _ITEM_BREAK):
-        for sentence in _sentences(raw, item):
-            text = clean_text(raw[sentence.start : sentence.end])
+        for sentence_start, sentence_end in split_sentences(raw, item.start, item.end):
+            text = clean_text(raw[sentence_start:sentence_end])
             if re.search(r"[A-Za-z0-9]", text):
-                yield Unit(section=section, start=sentence.start, end=sentence.end, text=text)
+                yield Unit(section=section, start=sentence_start, end=sentence_end, text=text)
 
 
 def _split(raw: str, start: int, end: int, pattern: re.Pattern[str]) -> Iterator[_Span]:
@@ -255,11 +257,17 @@ def _stripped(raw: str, start: int, end: int) -> Iterator[_Span]:
         yield _Span(start, end)
 
 
-def _sentences(raw: str, item: _Span) -> Iterator[_Span]:
-    pos = item.start
-    for m in _SENTENCE_END.finditer(raw, item.start, item.end):
+def split_sentences(raw: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) offsets of the sentences of `raw[start:end]`, trimmed of spaces and bullet glyphs.
+
+    Splits after `.`, `!` or `?` (and closing quotes) followed by space and a
+    capital or digit, except after common abbreviations ("e.g.", "et al.").
+    """
+    end = len(raw) if end is None else end
+    pos = start
+    for m in _SENTENCE_END.finditer(raw, start, end):
         if raw[pos : m.start()].endswith(_ABBREVIATIONS):
             continue
-        yield from _stripped(raw, pos, m.start())
+        yield from ((s.start, s.end) for s in _stripped(raw, pos, m.start()))
         pos = m.end()
-    yield from _stripped(raw, pos, item.end)
+    yield from ((s.start, s.end) for s in _stripped(raw, pos, end))

@@ -14,8 +14,8 @@ from eval.beir import (
     load_beir,
     rank_documents,
     run_beir,
-    split_sentences,
 )
+from rag.corpus import split_sentences
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.index import load_index
