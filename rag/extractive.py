@@ -64,10 +64,11 @@ class ExtractiveGenerator:
         if not quotes:
             return []
         similarity = self._similarity(question, passages, quotes)
-        terms = set(tokenize([question], _SETTINGS)[0])
+        question_terms, *sentence_terms = tokenize([question] + [q.text for _, _, q in quotes], _SETTINGS)
+        terms = set(question_terms)
         sentences = []
-        for (i, _, quote), sim in zip(quotes, similarity):
-            shared = len(terms & set(tokenize([quote.text], _SETTINGS)[0])) / max(len(terms), 1)
+        for (i, _, quote), sim, words in zip(quotes, similarity, sentence_terms):
+            shared = len(terms & set(words)) / max(len(terms), 1)
             sentences.append(_Sentence(i, quote, float(sim) + self.term_weight * shared - self.rank_penalty * i))
         return sentences
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -174,5 +175,7 @@ def _covered_chars(chunk: Chunk, others: list[Chunk]) -> int:
     return covered
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
+@lru_cache(maxsize=4096)
+def _words(text: str) -> frozenset[str]:
+    # Cached: the duplicate check compares each candidate with every passage kept so far.
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
