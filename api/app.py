@@ -79,7 +79,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations")
     def ask(body: AskRequest, service: Service) -> AskResponse:
         _check_length(body.question, settings)
-        result = service.engine.pipeline.ask(body.question, k=body.k, filters=_filters(body.editions, body.docs))
+        result = service.engine.pipeline.ask(body.question, k=body.k, filters=Filters.of(body.docs, body.editions))
         answer = result.answer
         nearest = [PassageOut.of(p) for p in result.passages[:3]] if answer.abstained else []
         return AskResponse(
@@ -95,7 +95,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
     def search(body: SearchRequest, service: Service) -> SearchResponse:
         _check_length(body.query, settings)
-        filters = _filters(body.editions, body.docs)
+        filters = Filters.of(body.docs, body.editions)
         started = time.perf_counter()
         results = service.retriever(body.mode).retrieve(body.query, k=body.k, filters=filters)
         elapsed = (time.perf_counter() - started) * 1000
@@ -150,12 +150,6 @@ def _authorize(settings: Settings, authorization: str | None) -> None:
 def _check_length(text: str, settings: Settings) -> None:
     if len(text) > settings.max_question_chars:
         raise BadQueryError(f"text is {len(text)} characters; the limit is {settings.max_question_chars}")
-
-
-def _filters(editions: list[str] | None, docs: list[str] | None) -> Filters | None:
-    if not editions and not docs:
-        return None
-    return Filters(docs=frozenset(docs) if docs else None, editions=frozenset(editions) if editions else None)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

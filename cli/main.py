@@ -88,7 +88,7 @@ def search(
     if not query.strip():
         _fail("the query is empty")
     service = QAService(_settings(index=index))
-    filters = Filters(editions=frozenset(edition)) if edition else None
+    filters = Filters.of(editions=edition)
     try:
         results = service.retriever(mode).retrieve(query, k=k, filters=filters)  # type: ignore[arg-type]
     except RagError as e:

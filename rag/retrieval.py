@@ -25,6 +25,14 @@ class Filters:
     docs: frozenset[str] | None = None
     editions: frozenset[str] | None = None
 
+    @classmethod
+    def of(cls, docs: Iterable[str] | None = None, editions: Iterable[str] | None = None) -> Filters | None:
+        """Filters from optional lists; None when neither restricts anything."""
+        docs, editions = frozenset(docs or ()), frozenset(editions or ())
+        if not docs and not editions:
+            return None
+        return cls(docs=docs or None, editions=editions or None)
+
     def accepts(self, chunk: Chunk) -> bool:
         return (self.docs is None or chunk.doc in self.docs) and (
             self.editions is None or chunk.edition in self.editions

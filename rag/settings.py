@@ -25,11 +25,12 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
 
-    chunk_max_tokens: int = Field(default=96, ge=16, le=512)
-    chunk_overlap_tokens: int = Field(default=0, ge=0, le=256)
+    # Defaults live with the stage they configure (ChunkerSettings, BM25Settings).
+    chunk_max_tokens: int = Field(default=ChunkerSettings().max_tokens, ge=16, le=512)
+    chunk_overlap_tokens: int = Field(default=ChunkerSettings().overlap_tokens, ge=0, le=256)
     passage_template: PassageTemplate = "title_section"
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    bm25_k1: float = BM25Settings().k1
+    bm25_b: float = BM25Settings().b
 
     retrieval_mode: RetrievalMode = "hybrid"
     fusion: FusionMethod = "rrf"
