@@ -1,7 +1,7 @@
 """Structural and grounding checks for the guides-qa golden sets.
 
-Every question in eval/golden/guides.jsonl (dev) and
-eval/golden/guides_holdout.jsonl (holdout) must follow the contract and be
+Every question in eval/golden/guides.jsonl (dev), eval/golden/guides_holdout.jsonl
+and eval/golden/guides_holdout2.jsonl (holdouts) must follow the contract and be
 grounded: each evidence span is an exact substring of a corpus file and every
 answer keyword appears in the cited evidence.
 """
@@ -16,6 +16,7 @@ CORPUS = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden"
 DEV_FILE = GOLDEN / "guides.jsonl"
 HOLDOUT_FILE = GOLDEN / "guides_holdout.jsonl"
+HOLDOUT2_FILE = GOLDEN / "guides_holdout2.jsonl"
 
 REQUIRED_KEYS = {"id", "question", "answerable", "evidence", "answer_keywords", "type"}
 TYPES = {"lookup", "paraphrase", "list", "cross-guide", "unanswerable"}
@@ -40,7 +41,7 @@ def _records(path):
     return out
 
 
-ALL = _records(DEV_FILE) + _records(HOLDOUT_FILE)
+ALL = _records(DEV_FILE) + _records(HOLDOUT_FILE) + _records(HOLDOUT2_FILE)
 
 
 def _param_id(item):
@@ -108,13 +109,15 @@ def test_question(item):
         assert {GUIDE_2024, GUIDE_2026} <= docs, f"cross-guide must cite both guides, got {sorted(docs)}"
 
 
-def test_ids_unique_across_both_files():
+def test_ids_unique_across_files():
     ids = [rec["id"] for _, _, _, rec in ALL if isinstance(rec, dict) and "id" in rec]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     assert not dupes, f"duplicate ids: {dupes}"
 
 
-@pytest.mark.parametrize("path,prefix", [(DEV_FILE, "d"), (HOLDOUT_FILE, "h")], ids=["dev", "holdout"])
+@pytest.mark.parametrize(
+    "path,prefix", [(DEV_FILE, "d"), (HOLDOUT_FILE, "h"), (HOLDOUT2_FILE, "g")], ids=["dev", "holdout", "holdout2"]
+)
 def test_id_prefix(path, prefix):
     bad = [
         rec.get("id") if isinstance(rec, dict) else f"{path.name}:{lineno}"
@@ -131,7 +134,8 @@ def test_dev_set_size_and_unanswerable_count():
     assert n_unans >= 10, f"dev set has only {n_unans} unanswerable questions"
 
 
-def test_holdout_covers_all_types():
-    recs = [rec for _, _, _, rec in _records(HOLDOUT_FILE)]
+@pytest.mark.parametrize("path", [HOLDOUT_FILE, HOLDOUT2_FILE], ids=["holdout", "holdout2"])
+def test_holdout_covers_all_types(path):
+    recs = [rec for _, _, _, rec in _records(path)]
     types = {r.get("type") for r in recs if isinstance(r, dict)}
     assert types == TYPES, f"holdout missing types: {sorted(TYPES - types)}"
