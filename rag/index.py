@@ -91,6 +91,10 @@ class Index:
         return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
 
     @cached_property
+    def editions(self) -> frozenset[str]:
+        return frozenset(c.edition for c in self.chunks if c.edition)
+
+    @cached_property
     def _rows(self) -> dict[str, int]:
         return {c.chunk_id: i for i, c in enumerate(self.chunks)}
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.editions import preferred_edition
 from rag.embedding import Embedder
 from rag.index import Index
 from rag.settings import FusionMethod, RetrievalMode
@@ -82,11 +83,13 @@ class HybridRetriever:
         self.sentence_weight = sentence_weight
 
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
-        """The k best passages for `query`, best first, without near-duplicates."""
-        ranked = self.rank(query, max(MIN_CANDIDATES, 10 * k))
-        return _distinct(
-            (r for r in ranked if filters is None or filters.accepts(r.chunk)), k, self.dedup_overlap
-        )
+        """The k best passages for `query`, best first, without near-duplicates. When the query
+        names one guide edition ("the 2024 guide"), that edition's passages come first."""
+        ranked = [r for r in self.rank(query, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk)]
+        edition = preferred_edition(query, self.index.editions)
+        if edition is not None:
+            ranked.sort(key=lambda r: r.chunk.edition != edition)
+        return _distinct(ranked, k, self.dedup_overlap)
 
     def rank(self, query: str, candidates: int) -> Iterator[ScoredChunk]:
         """Every candidate (up to `candidates` from each side) in fused order, duplicates included."""

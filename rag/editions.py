@@ -1,0 +1,46 @@
+"""Which guide edition a question names ("the 2024 guide", "the newer edition").
+
+A reader who names one edition wants that edition's advice first; the retriever
+uses this to rank that edition's passages ahead of the others'. A bare year
+("skills for 2026") is a topic, not an edition, so it is not read as one; and a
+question about several editions ("both guides", "each edition", "the 2024 and
+2026 guides", "the older guide ... the newer one") prefers none, but its answer
+should draw on each.
+"""
+
+from __future__ import annotations
+
+import re
+
+_YEAR = r"((?:19|20)\d\d)"
+_EDITION_WORD = r"(?:guide|edition|article|version|checklist|list|one)"
+_NAMED = re.compile(
+    rf"\b{_YEAR}(?:'s)?\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\b|\b{_EDITION_WORD}\s+(?:for|of|from)\s+{_YEAR}\b",
+    re.IGNORECASE,
+)
+_AGE = {"older": "oldest", "earlier": "oldest", "previous": "oldest", "original": "oldest", "oldest": "oldest",
+        "newer": "newest", "newest": "newest", "latest": "newest", "updated": "newest", "current": "newest"}
+_RELATIVE = re.compile(rf"\b({'|'.join(_AGE)})\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\b", re.IGNORECASE)
+_SEVERAL = re.compile(r"\b(?:both|each|guides|editions|articles|versions)\b", re.IGNORECASE)
+
+
+def edition_references(question: str) -> frozenset[str]:
+    """The editions a question names: years, and "oldest"/"newest" for relative names."""
+    years = {a or b for a, b in _NAMED.findall(question)}
+    return frozenset(years | {_AGE[word.lower()] for word in _RELATIVE.findall(question)})
+
+
+def spans_editions(question: str) -> bool:
+    """True when the question asks about several editions."""
+    return len(edition_references(question)) > 1 or bool(_SEVERAL.search(question))
+
+
+def preferred_edition(question: str, available: frozenset[str]) -> str | None:
+    """The one available edition the question asks about; None when it names none or several."""
+    references = edition_references(question)
+    if len(references) != 1 or spans_editions(question) or not available:
+        return None
+    (reference,) = references
+    relative = {"oldest": min(available), "newest": max(available)}
+    edition = relative.get(reference, reference)
+    return edition if edition in available else None

@@ -1,0 +1,64 @@
+"""Reading which guide edition a question asks about."""
+
+import pytest
+
+from rag.editions import edition_references, preferred_edition, spans_editions
+from rag.retrieval import Filters
+
+AVAILABLE = frozenset({"2024", "2026"})
+
+
+@pytest.mark.parametrize(("question", "edition"), [
+    ("Which probability distributions does the 2026 guide say I should know?", "2026"),
+    ("What should my toolkit include, per the 2024 checklist?", "2024"),
+    ("What does the guide for 2024 say about SQL?", "2024"),
+    ("What does the 2024 ML guide say about SQL?", "2024"),
+    ("What does the latest guide say about RAG?", "2026"),
+    ("What did the previous edition recommend?", "2024"),
+])
+def test_one_named_edition_is_preferred(question, edition):
+    assert preferred_edition(question, AVAILABLE) == edition
+
+
+@pytest.mark.parametrize("question", [
+    "What key changes are reshaping ML skill requirements in 2026?",  # a year as topic, not an edition
+    "How did the advice change from the 2024 guide to the 2026 guide?",
+    "How did prompting grow between the 2024 and 2026 guides?",
+    "Do both editions describe quantization the same way, and what does the 2026 one add?",
+    "What did the older guide say about transformers, and what does the newer one add?",
+    "What does the 2025 guide say?",  # no such edition
+    "Which vector databases should I learn?",
+])
+def test_no_single_edition_is_preferred(question):
+    assert preferred_edition(question, AVAILABLE) is None
+
+
+def test_relative_names_need_known_editions():
+    assert edition_references("the newer guide") == {"newest"}
+    assert preferred_edition("What does the newer guide add?", frozenset()) is None
+
+
+@pytest.mark.parametrize(("question", "several"), [
+    ("What does each edition say about graph neural networks?", True),
+    ("What did the older guide say, and what does the newer one add?", True),
+    ("How does the 2024 guide differ from the 2026 guide?", True),
+    ("What does the 2026 guide say about RAG?", False),
+    ("Which vector databases should I learn?", False),
+])
+def test_questions_about_several_editions(question, several):
+    assert spans_editions(question) is several
+
+
+@pytest.mark.parametrize(("edition", "other"), [("2024", "2026"), ("2026", "2024")])
+def test_the_named_editions_passages_come_first(service, edition, other):
+    question = f"Which NLP tasks does the {edition} guide say I should master?"
+    results = service.retriever().retrieve(question, k=10)
+    editions = [r.chunk.edition for r in results]
+    assert editions[0] == edition
+    # Stable partition: every passage of the named edition ranks above the other edition's.
+    assert other not in editions or editions.index(other) > max(i for i, e in enumerate(editions) if e == edition)
+
+
+def test_filters_still_apply_when_an_edition_is_named(service):
+    results = service.retriever().retrieve("What does the 2024 guide say about NLP?", k=5, filters=Filters.of(editions=["2026"]))
+    assert results and {r.chunk.edition for r in results} == {"2026"}
