@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from eval.golden import load_golden
-from rag.answerability import evidence_strength, is_answerable
+from rag.answerability import Mentions, evidence_strength, is_answerable
 from rag.types import ScoredChunk
 from rag.service import QAService
 from rag.settings import Settings
@@ -24,12 +24,12 @@ Case = tuple[str, list[ScoredChunk]]
 
 
 def choose_threshold(
-    answerable: list[Case], unanswerable: list[Case], max_false_abstain: float
+    answerable: list[Case], unanswerable: list[Case], max_false_abstain: float, mentions: Mentions | None = None
 ) -> tuple[float, float, float]:
     """(threshold, abstain_accuracy, false_abstain_rate) of the best admissible threshold."""
 
     def abstain_rate(cases: list[Case], t: float) -> float:
-        return sum(not is_answerable(q, passages, t) for q, passages in cases) / len(cases)
+        return sum(not is_answerable(q, passages, t, mentions) for q, passages in cases) / len(cases)
 
     best = (0.0, abstain_rate(unanswerable, 0.0), abstain_rate(answerable, 0.0))
     for t in sorted({evidence_strength(p) for _, p in answerable + unanswerable}):
@@ -49,7 +49,8 @@ def main() -> None:
     cases: dict[bool, list[Case]] = {True: [], False: []}
     for q in load_golden(args.golden):
         cases[q.answerable].append((q.question, service.retriever().retrieve(q.question, k=10)))
-    threshold, accuracy, false_abstain = choose_threshold(cases[True], cases[False], args.max_false_abstain)
+    mentions = service.engine.index.bm25.mentions
+    threshold, accuracy, false_abstain = choose_threshold(cases[True], cases[False], args.max_false_abstain, mentions)
     print(f"threshold {threshold:.3f}: abstain_accuracy {accuracy:.3f}, false_abstain_rate {false_abstain:.3f}")
 
 

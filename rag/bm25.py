@@ -63,6 +63,10 @@ class BM25Index:
     def size(self) -> int:
         return int(self._model.scores["num_docs"])
 
+    def mentions(self, text: str) -> bool:
+        """True when every term of `text` (stemmed, stop-words dropped) occurs in some passage."""
+        return all(t in self._model.vocab_dict for t in tokenize([text], self.settings)[0])
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros when no query term is known)."""
         tokens = tokenize([query], self.settings)[0]

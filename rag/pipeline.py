@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rag.answerability import is_answerable
+from rag.answerability import Mentions, abstain_reason
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
 from rag.types import Answer, ScoredChunk
@@ -26,10 +26,13 @@ class QAPipeline:
     nearest passages are returned instead of a guess.
     """
 
-    def __init__(self, retriever: Retriever, generator: Generator, abstain_threshold: float) -> None:
+    def __init__(
+        self, retriever: Retriever, generator: Generator, abstain_threshold: float, mentions: Mentions | None = None
+    ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.abstain_threshold = abstain_threshold
+        self.mentions = mentions
 
     def ask(self, question: str, k: int = 10, filters: Filters | None = None) -> AskResult:
         started = time.perf_counter()
@@ -41,17 +44,18 @@ class QAPipeline:
         return AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
 
     def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        if not is_answerable(question, passages, self.abstain_threshold):
-            return abstention(self.generator.name)
+        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions)
+        if reason is not None:
+            return abstention(self.generator.name, reason)
         answer = self.generator.generate(question, passages)
         if answer.abstained and not answer.answer:
             return abstention(self.generator.name)
         return answer
 
 
-def abstention(generator: str) -> Answer:
+def abstention(generator: str, reason: str = "") -> Answer:
     return Answer(
-        answer=f"{NOT_COVERED} The nearest passages are listed with the response.",
+        answer=" ".join(filter(None, [NOT_COVERED, reason, "The nearest passages are listed with the response."])),
         abstained=True,
         citations=[],
         generator=generator,

@@ -80,7 +80,7 @@ class QAService:
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
         retriever = self._retriever(index, self.settings.retrieval_mode)
-        pipeline = QAPipeline(retriever, self._generator(index), self.settings.abstain_threshold)
+        pipeline = QAPipeline(retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions)
         return Engine(index, retriever, pipeline)
 
     def _retriever(self, index: Index, mode: RetrievalMode) -> HybridRetriever:

@@ -2,7 +2,16 @@
 
 import pytest
 
-from rag.answerability import asks_for_quantity, evidence_strength, has_quantity, is_answerable
+from rag.answerability import (
+    abstain_reason,
+    answer_type,
+    asks_for_quantity,
+    evidence_strength,
+    has_quantity,
+    is_answerable,
+    names,
+    unknown_terms,
+)
 from rag.types import Chunk, ScoredChunk
 
 
@@ -44,3 +53,70 @@ def test_quantity_question_needs_a_number_in_the_top_passages():
     with_number = [_passage("The exam costs 150 dollars.", 0.6)]
     assert not is_answerable("What is the exam fee?", no_number, min_strength=0.2)
     assert is_answerable("What is the exam fee?", with_number, min_strength=0.2)
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Is Rust a good language for machine learning?", ["Rust"]),
+    ("How does LoRA work for fine-tuning LLMs?", ["LoRA", "LLMs"]),
+    ("CUDA kernels: how do I write them?", ["CUDA"]),
+    ("What should I use, and when I'm done, what next?", []),  # the pronoun is not a name
+    ("Which vector databases should I learn?", []),  # a capital at the start is not a name
+])
+def test_names_are_capitalised_mid_sentence_or_have_inner_capitals(question, expected):
+    assert names(question) == expected
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Which books should I read to learn deep learning?", "books"),
+    ("What coding questions are asked in interviews?", "questions"),
+    ("At which stages of the ML pipeline can I mitigate bias?", "pipeline"),
+    ("Which open-source reinforcement learning frameworks should I practice with?", "frameworks"),
+    ("What is DVC and why would I use it?", None),
+    ("Can an AI work out what someone is trying to achieve?", None),  # "what" mid-sentence
+    ("Which countries offer tax breaks?", None),  # no auxiliary verb to find the noun by
+])
+def test_answer_type_is_the_noun_a_which_or_what_question_asks_for(question, expected):
+    assert answer_type(question) == expected
+
+
+KNOWN = {"python", "databases", "frameworks", "ml", "tools"}
+
+
+def _mentions(term: str) -> bool:
+    return term.lower() in KNOWN
+
+
+def test_unknown_terms_are_the_names_and_answer_type_the_guides_never_mention():
+    assert unknown_terms("Is Rust better than Python for ML?", _mentions) == ["Rust"]
+    assert unknown_terms("Which books should I read?", _mentions) == ["books"]
+    assert unknown_terms("Which frameworks should I learn for Python?", _mentions) == []
+
+
+def test_abstain_reason_says_why():
+    strong = [_passage("Python is the main language.", 0.6)]
+    assert abstain_reason("Is Rust good for ML?", strong, 0.2, _mentions) == "They never mention Rust."
+    assert abstain_reason("Which tools?", [_passage("x", 0.1)], 0.2, _mentions) == "No passage is close enough to the question."
+    assert abstain_reason("How much does it cost?", strong, 0.2, _mentions) == "The closest passages give no figure for it."
+    assert abstain_reason("Which tools should I use with Python?", strong, 0.2, _mentions) is None
+    # Without a vocabulary the name check is skipped.
+    assert abstain_reason("Is Rust good for ML?", strong, 0.2) is None
+
+
+def test_price_comparisons_are_quantity_questions():
+    assert asks_for_quantity("Is Pinecone cheaper than Weaviate?")
+    assert asks_for_quantity("Which is the least expensive option?")
+    assert not asks_for_quantity("What cheap hardware can I practise on?")  # cheap things, not their price
+    assert asks_for_quantity("Which cloud is more expensive?")
+
+
+def test_the_index_vocabulary_knows_the_guides_terms(service):
+    mentions = service.engine.index.bm25.mentions
+    assert mentions("MLflow") and mentions("databases") and mentions("Database")  # stemmed, any case
+    assert not mentions("Rust") and not mentions("LoRA")
+    assert mentions("the")  # stop-words carry no term to miss
+
+
+def test_the_pipeline_abstains_on_a_name_the_guides_never_mention(service):
+    answer = service.engine.pipeline.ask("Is Julia worth learning for machine learning?").answer
+    assert answer.abstained and not answer.citations
+    assert "They never mention Julia." in answer.answer

@@ -19,3 +19,10 @@ def test_quantity_questions_abstain_without_numbers_at_any_threshold():
     answerable = [_case("Which tools?", 0.6)]
     unanswerable = [_case("How much does it cost?", 0.9)]
     assert choose_threshold(answerable, unanswerable, max_false_abstain=0.0)[1] == 1.0
+
+
+def test_questions_about_unmentioned_names_abstain_at_any_threshold():
+    answerable = [_case("Which tools?", 0.6)]
+    unanswerable = [_case("Is Rust good?", 0.9)]
+    assert choose_threshold(answerable, unanswerable, max_false_abstain=0.0)[1] == 0.0
+    assert choose_threshold(answerable, unanswerable, 0.0, mentions=lambda term: term != "Rust")[1] == 1.0
