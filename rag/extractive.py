@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.bm25 import BM25Settings, tokenize
+from rag.editions import spans_editions
 from rag.embedding import Embedder
 from rag.types import Answer, Citation, Quote, ScoredChunk
 
@@ -38,12 +39,13 @@ class ExtractiveGenerator:
     def __init__(
         self,
         embedder: Embedder,
-        max_sentences: int = 6,
+        max_sentences: int = 8,
         max_chars: int = 900,
-        relative_floor: float = 0.6,
+        relative_floor: float = 0.5,
         passages_used: int = 3,
         term_weight: float = 0.3,
         rank_penalty: float = 0.06,
+        new_passage_gap: float = 0.15,
         stored_vectors: SentenceVectors | None = None,
     ) -> None:
         self.embedder = embedder
@@ -53,11 +55,13 @@ class ExtractiveGenerator:
         self.passages_used = passages_used
         self.term_weight = term_weight
         self.rank_penalty = rank_penalty
+        self.new_passage_gap = new_passage_gap
         self.stored_vectors = stored_vectors
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        picked = self._pick(self._score(question, passages[: self.passages_used]))
-        return _compose(picked, passages)
+        sentences = self._score(question, passages[: self.passages_used])
+        open_passages = _best_per_edition(sentences, passages) if spans_editions(question) else set()
+        return _compose(self._pick(sentences, open_passages), passages)
 
     def _score(self, question: str, passages: list[ScoredChunk]) -> list[_Sentence]:
         quotes = [(i, j, q) for i, p in enumerate(passages) for j, q in enumerate(p.chunk.quotes()) if _is_content(q.text)]
@@ -84,17 +88,24 @@ class ExtractiveGenerator:
         vectors = self.embedder.encode_queries([question] + texts)
         return vectors[1:] @ vectors[0]
 
-    def _pick(self, sentences: list[_Sentence]) -> list[_Sentence]:
-        """The best sentences within the floor and the length budget, no near-duplicates."""
+    def _pick(self, sentences: list[_Sentence], open_passages: set[int]) -> list[_Sentence]:
+        """The best sentences within the floor and the length budget, no near-duplicates.
+
+        A sentence from a passage already cited (or in `open_passages`) costs no citation
+        precision, so it only needs the relative floor; one that would cite a new passage
+        must also score within `new_passage_gap` of the best sentence."""
         ranked = sorted(sentences, key=lambda s: -s.score)
         if not ranked:
             return []
         floor = ranked[0].score * self.relative_floor
+        new_floor = ranked[0].score - self.new_passage_gap
         picked: list[_Sentence] = []
         used = 0
         for s in ranked:
             if s.score < floor or len(picked) == self.max_sentences:
                 break
+            if s.score < new_floor and s.passage not in open_passages and all(p.passage != s.passage for p in picked):
+                continue
             if any(_similar(s.quote.text, p.quote.text) for p in picked):
                 continue
             if picked and used + len(s.quote.text) > self.max_chars:
@@ -102,6 +113,17 @@ class ExtractiveGenerator:
             picked.append(s)
             used += len(s.quote.text)
         return picked
+
+
+def _best_per_edition(sentences: list[_Sentence], passages: list[ScoredChunk]) -> set[int]:
+    """The passage of each edition's best sentence: a question about both editions is
+    answered from both, even when one edition matches the wording less closely."""
+    best: dict[str | None, _Sentence] = {}
+    for s in sentences:
+        edition = passages[s.passage].chunk.edition
+        if edition not in best or s.score > best[edition].score:
+            best[edition] = s
+    return {s.passage for s in best.values()}
 
 
 def _compose(picked: list[_Sentence], passages: list[ScoredChunk]) -> Answer:

@@ -33,7 +33,8 @@ def test_citations_point_at_their_exact_source(service):
 def test_evidence_from_both_editions_says_which_edition_says_what(service):
     question = "How does the advice on MLOps differ between the 2024 and 2026 guides?"
     passages = service.retriever().retrieve(question, k=10)
-    answer = ExtractiveGenerator(service.embedder, relative_floor=0.0).generate(question, passages)
+    # Even when no new passage may be opened on score alone, each edition's best one is.
+    answer = ExtractiveGenerator(service.embedder, relative_floor=0.0, new_passage_gap=0.0).generate(question, passages)
     editions = {c.edition for c in answer.citations}
     assert editions == {"2024", "2026"}
     assert answer.answer.startswith("The 2024 guide says:") and "The 2026 guide adds:" in answer.answer
@@ -52,3 +53,11 @@ def test_stored_sentence_vectors_give_the_same_kind_of_answer_without_re_encodin
     encoded = ExtractiveGenerator(service.embedder).generate(question, passages)
     assert "YOLO" in stored.answer and "YOLO" in encoded.answer
     assert _markers(stored.answer) == {c.n for c in stored.citations}
+
+
+def test_a_new_passage_is_cited_only_when_its_sentence_is_close_to_the_best(service):
+    question = "Which MLOps tools should I learn?"
+    passages = service.retriever().retrieve(question, k=10)
+    strict = ExtractiveGenerator(service.embedder, new_passage_gap=0.0).generate(question, passages)
+    loose = ExtractiveGenerator(service.embedder, new_passage_gap=1.0).generate(question, passages)
+    assert len(strict.citations) == 1 and len(loose.citations) > 1
