@@ -27,9 +27,11 @@ QUANTITY_PASSAGES = 3
 Mentions = Callable[[str], bool]
 
 _ASKS_QUANTITY = re.compile(
-    r"\b(?:how (?:much|many|large|big|long|often)|cost|costs|price|prices|pricing|fee|fees|salary|salaries"
-    r"|cheaper|cheapest|(?:more|less|most|least) expensive"
-    r"|rate|rates|what score|when (?:do|does|did|will|is|are))\b",
+    # "how much weight/emphasis ..." asks how important, not for a figure
+    r"\b(?:how (?:much(?! (?:weight|emphasis|importance|attention|focus|priority))|many|large|big|long|often)"
+    r"|cost|costs|price|prices|pricing|fee|fees|salary|salaries|cheaper|cheapest|(?:more|less|most|least) expensive"
+    r"|rate|rates|what (?:score|percentage|percent|proportion|fraction|share)"
+    r"|when (?:do|does|did|will|is|are|was|were))\b",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"(?<![\w.-])[$€£]?\d[\d,.]*")

@@ -21,12 +21,14 @@ def _passage(text: str, dense: float) -> ScoredChunk:
 
 @pytest.mark.parametrize("question", ["How much does the course cost?", "What is the exam fee?",
                                       "How many GPUs were used?", "When does the act take effect?",
-                                      "What hourly rate should I charge?"])
+                                      "What hourly rate should I charge?", "When was PyTorch 2.0 released?",
+                                      "What percentage of ML jobs are remote?"])
 def test_quantity_questions_are_recognised(question):
     assert asks_for_quantity(question)
 
 
-@pytest.mark.parametrize("question", ["Which MLOps tools should I learn?", "Is my better score real or a fluke?"])
+@pytest.mark.parametrize("question", ["Which MLOps tools should I learn?", "Is my better score real or a fluke?",
+                                      "How much weight does each edition put on SQL?"])
 def test_other_questions_are_not_quantity_questions(question):
     assert not asks_for_quantity(question)
 
