@@ -50,5 +50,7 @@ def run_beir_eval(console: Console, folder: Path, split: str, index_dir: Path, m
     from eval.beir import run_beir
     from rag.embedding import Embedder
 
-    results = run_beir(folder, split, index_dir, Settings(), Embedder(), modes=tuple(modes))
-    print_table(console, f"{folder.name} ({split})", {m: results[m] for m in modes}, BEIR_COLUMNS)
+    result = run_beir(folder, split, index_dir, Settings(), Embedder(), modes=tuple(modes))
+    title = f"{result.dataset} ({split}): {result.query_count} queries, {result.doc_count} documents"
+    print_table(console, title, {m: result.metrics[m] for m in modes}, BEIR_COLUMNS)
+    console.print(f"index {result.index_status} in {index_dir} ({result.index_seconds:.1f} s)")

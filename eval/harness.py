@@ -40,8 +40,8 @@ class EvalRun:
         for question, scores in self.rows:
             by_type[question.type].append(scores)
         return {
-            "overall": _means(scores for _, scores in self.rows),
-            "by_type": {t: _means(rows) for t, rows in sorted(by_type.items())},
+            "overall": mean_scores(scores for _, scores in self.rows),
+            "by_type": {t: mean_scores(rows) for t, rows in sorted(by_type.items())},
         }
 
 
@@ -105,7 +105,7 @@ def _passage_row(p: ScoredChunk) -> dict:
     return {"text": c.text, "doc": c.doc, "chunk_id": c.chunk_id, "score": p.score, "section": c.section}
 
 
-def _means(rows: Iterable[dict[str, float]]) -> dict[str, float]:
+def mean_scores(rows: Iterable[dict[str, float]]) -> dict[str, float]:
     values: dict[str, list[float]] = defaultdict(list)
     for scores in rows:
         for name, value in scores.items():

@@ -1,10 +1,15 @@
-"""Sweep index and retrieval settings on a golden set and print one row per setting.
+"""Sweep settings on a golden set and print one row per setting.
 
     python -m eval.tune --golden eval/golden/guides.jsonl --out runs/tune
+    python -m eval.tune --golden eval/golden/guides.jsonl --generator
 
-This is how the defaults in rag/settings.py were chosen (README, "How the
-defaults were chosen"). Each chunking setting gets its own index folder under
---out; embeddings are reused across re-runs.
+The first sweeps index and retrieval settings (chunk size, overlap, embedded
+text, fusion): each chunking setting gets its own index folder under --out and
+embeddings are reused across re-runs. The second sweeps the extractive
+generator's sentence selection on the current index and prints keyword recall
+against citation precision, the trade-off it controls. This is how the defaults
+in rag/settings.py and rag/extractive.py were chosen (README, "How the defaults
+were chosen").
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import json
 from pathlib import Path
 
 from eval.golden import load_golden
-from eval.harness import evaluate
+from eval.harness import evaluate, mean_scores, score_answer
 from rag.build import build_index
 from rag.embedding import Embedder
+from rag.extractive import ExtractiveGenerator
 from rag.index import load_index
 from rag.retrieval import HybridRetriever
+from rag.service import QAService
 from rag.settings import Settings
 
 COLUMNS = ("context_recall@2000", "context_recall@4000", "mrr@10", "ndcg@10", "hit@1", "recall@10")
@@ -53,6 +60,32 @@ def _retrievers():
         yield "hybrid", "weighted", weight
 
 
+GENERATOR_GRID = {
+    "relative_floor": (0.5, 0.6),
+    "new_passage_gap": (0.05, 0.1, 0.15, 0.2, 1.0),
+    "max_sentences": (4, 6, 8),
+    "rank_penalty": (0.06, 0.1),
+}
+
+
+def sweep_generator(golden: Path) -> list[dict]:
+    """Answer metrics of the extractive generator for every setting in GENERATOR_GRID;
+    passages are retrieved once, as the pipeline would."""
+    service = QAService(Settings())
+    service.ensure_index()
+    engine = service.engine
+    cases = [(q, engine.retriever.retrieve(q.question, k=10)) for q in load_golden(golden) if q.answerable]
+    rows = []
+    for values in itertools.product(*GENERATOR_GRID.values()):
+        params = dict(zip(GENERATOR_GRID, values))
+        generator = ExtractiveGenerator(service.embedder, stored_vectors=engine.index.sentence_vectors_of, **params)
+        scores = mean_scores(score_answer(q, generator.generate(q.question, passages)) for q, passages in cases)
+        row = {**params, "keyword_recall": scores["keyword_recall"], "citation_precision": scores["citation_precision"]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--golden", type=Path, default=Path("eval/golden/guides.jsonl"))
@@ -60,7 +93,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="64,96,128,192")
     parser.add_argument("--overlaps", default="0")
     parser.add_argument("--templates", default="section,title_section")
+    parser.add_argument("--generator", action="store_true", help="sweep the extractive generator instead")
     args = parser.parse_args()
+    if args.generator:
+        sweep_generator(args.golden)
+        return
     sweep(
         args.golden,
         args.out,

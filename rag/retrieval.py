@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -16,7 +16,10 @@ from rag.index import Index
 from rag.settings import FusionMethod, RetrievalMode
 from rag.types import Chunk, ScoredChunk
 
-MIN_CANDIDATES = 100
+# Candidates taken from each side before fusion. Fused ranks depend on the pool, so a
+# pool that does not shrink with k keeps the top passages the same for any k up to 40:
+# what /ask answers from is what `rag eval` (40 passages a question) scores.
+MIN_CANDIDATES = 400
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,10 @@ class HybridRetriever:
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
         """The k best passages for `query`, best first, without near-duplicates. When the query
         names one guide edition ("the 2024 guide"), that edition's passages come first."""
-        ranked = [r for r in self.rank(query, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk)]
+        ranked = (r for r in self.rank(query, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
         edition = preferred_edition(query, self.index.editions)
         if edition is not None:
-            ranked.sort(key=lambda r: r.chunk.edition != edition)
+            ranked = _edition_first(ranked, edition)
         return _distinct(ranked, k, self.dedup_overlap)
 
     def rank(self, query: str, candidates: int) -> Iterator[ScoredChunk]:
@@ -135,6 +138,15 @@ class HybridRetriever:
         if self.fusion == "rrf":
             return _reciprocal_rank(c.dense, self.rrf_k) + _reciprocal_rank(c.lexical, self.rrf_k)
         return self.dense_weight * _min_max(c.dense) + (1 - self.dense_weight) * _min_max(c.lexical)
+
+
+def _edition_first(ranked: Iterable[ScoredChunk], edition: str) -> list[ScoredChunk]:
+    """The edition's passages ahead of the rest, each group in its own order. Their scores
+    are raised by the spread of all scores, so scores still fall down the list."""
+    passages = list(ranked)
+    lift = max((r.score for r in passages), default=0.0) - min((r.score for r in passages), default=0.0)
+    preferred = [replace(r, score=r.score + lift) for r in passages if r.chunk.edition == edition]
+    return preferred + [r for r in passages if r.chunk.edition != edition]
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:

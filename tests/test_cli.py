@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_beir import write_beir
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -173,7 +174,9 @@ def golden_subset(workdir: Path) -> tuple[Path, list[dict]]:
 @pytest.fixture(scope="module")
 def answering(env: dict[str, str], workdir: Path, built_index: Path, golden_subset) -> dict[str, Run]:
     index = str(built_index)
+    beir = write_beir(workdir / "tiny-beir")
     return rag_concurrently(env, workdir, {
+        "beir": ["eval", "--beir", str(beir), "--beir-index", str(workdir / "beir-index"), "--mode", "all"],
         "search": ["search", "vector databases", "--k", "3", "--json", "--index", index],
         "ask": ["ask", "Which MLOps tools should I learn?", "--json", "--index", index],
         "eval": ["eval", "--golden", str(golden_subset[0]), "--out", str(workdir / "run"), "--index", index],
@@ -204,6 +207,14 @@ def test_ask_json_prints_answer_with_citations(answering: dict[str, Run], built_
         assert c["text"] == chunks[c["chunk_id"]]["text"] and c["doc"] == chunks[c["chunk_id"]]["doc"]
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
     assert cited and cited <= {c["n"] for c in body["citations"]}
+
+
+def test_eval_beir_prints_each_mode_and_builds_its_own_index(answering: dict[str, Run], workdir: Path) -> None:
+    run = answering["beir"]
+    assert run.returncode == 0, run.stderr
+    for header in ("ndcg@10", "recall@100", "mrr@10", "dense", "bm25", "hybrid", "tiny-beir (test)"):
+        assert header in run.stdout
+    assert "index built" in run.stdout and (workdir / "beir-index" / "manifest.json").is_file()
 
 
 def test_eval_writes_metrics_retrieved_and_answers(answering: dict[str, Run], workdir: Path, golden_subset) -> None:

@@ -57,6 +57,14 @@ def test_the_named_editions_passages_come_first(service, edition, other):
     assert editions[0] == edition
     # Stable partition: every passage of the named edition ranks above the other edition's.
     assert other not in editions or editions.index(other) > max(i for i, e in enumerate(editions) if e == edition)
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_scores_fall_down_the_list_in_every_mode(service, mode):
+    scores = [r.score for r in service.retriever(mode).retrieve("What does the 2024 guide say about NLP?", k=20)]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_filters_still_apply_when_an_edition_is_named(service):
