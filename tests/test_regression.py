@@ -1,5 +1,6 @@
-"""Regression gate: the dev-set retrieval scores must not drop more than the tolerance
-below those pinned in eval/expected.json (re-pin deliberately when retrieval improves)."""
+"""Regression gate: the dev-set scores must not drop more than the tolerance below those
+pinned in eval/expected.json (re-pin deliberately when they improve): retrieval, and the
+answers' keywords, citations and abstentions (false abstentions must not rise above it)."""
 
 import json
 from pathlib import Path
@@ -20,7 +21,25 @@ def dev_scores(service):
     return evaluate(questions, service.retriever(EXPECTED["mode"])).summary()["overall"]
 
 
+@pytest.fixture(scope="module")
+def dev_answer_scores(service):
+    questions = load_golden(ROOT / EXPECTED["golden"])
+    engine = service.engine
+    return evaluate(questions, engine.retriever, pipeline=engine.pipeline).summary()["overall"]
+
+
 @pytest.mark.parametrize("metric", GATED)
 def test_dev_set_score_has_not_regressed(dev_scores, metric):
     floor = EXPECTED["overall"][metric] - EXPECTED["tolerance"]
     assert dev_scores[metric] >= floor, f"{metric} fell to {dev_scores[metric]:.3f} (pinned {EXPECTED['overall'][metric]:.3f})"
+
+
+@pytest.mark.parametrize("metric", ["keyword_recall", "citation_precision", "abstain_accuracy"])
+def test_dev_set_answers_have_not_regressed(dev_answer_scores, metric):
+    pinned = EXPECTED["answers"][metric]
+    assert dev_answer_scores[metric] >= pinned - EXPECTED["tolerance"], f"{metric} fell to {dev_answer_scores[metric]:.3f} (pinned {pinned:.3f})"
+
+
+def test_dev_set_false_abstentions_have_not_risen(dev_answer_scores):
+    pinned = EXPECTED["answers"]["false_abstain_rate"]
+    assert dev_answer_scores["false_abstain_rate"] <= pinned + EXPECTED["tolerance"]
