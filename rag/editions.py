@@ -5,7 +5,8 @@ uses this to rank that edition's passages ahead of the others'. A bare year
 ("skills for 2026") is a topic, not an edition, so it is not read as one; and a
 question about several editions ("both guides", "each edition", "the 2024 and
 2026 guides", "the older guide ... the newer one") prefers none, but its answer
-should draw on each.
+should draw on each. Either way the references are taken out of the text that is
+matched against the passages: they say where to look, not what about.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ _NAMED = re.compile(
 _AGE = {"older": "oldest", "earlier": "oldest", "previous": "oldest", "original": "oldest", "oldest": "oldest",
         "newer": "newest", "newest": "newest", "latest": "newest", "updated": "newest", "current": "newest"}
 _RELATIVE = re.compile(rf"\b({'|'.join(_AGE)})\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\b", re.IGNORECASE)
+_REFERENCE = re.compile(
+    rf"\b(?:(?:the|each|both|either|two|all|per)\s+)*"
+    rf"(?:(?:{_YEAR[1:-1]}|{'|'.join(_AGE)})(?:'s)?\s+(?:(?:and|or|to|vs\.?|versus)\s+(?:the\s+)?{_YEAR[1:-1]}\s+)?)?"
+    rf"(?:guides?|editions?|articles?|versions?|checklists?)\b"
+    rf"|\b(?:the\s+)?(?:{_YEAR[1:-1]}|{'|'.join(_AGE)})\s+one\b",
+    re.IGNORECASE,
+)
 _SEVERAL = re.compile(r"\b(?:both|each|guides|editions|articles|versions)\b", re.IGNORECASE)
 
 
@@ -28,6 +36,14 @@ def edition_references(question: str) -> frozenset[str]:
     """The editions a question names: years, and "oldest"/"newest" for relative names."""
     years = {a or b for a, b in _NAMED.findall(question)}
     return frozenset(years | {_AGE[word.lower()] for word in _RELATIVE.findall(question)})
+
+
+def without_edition_references(question: str) -> str:
+    """The question with its references to guide editions taken out ("Compare how the 2024
+    and 2026 guides describe CI/CD" → "Compare how describe CI/CD"): they say where to look,
+    not what about, and left in they match the guides' introductions."""
+    stripped = " ".join(_REFERENCE.sub(" ", question).split())
+    return stripped if len(stripped.split()) >= 2 else question
 
 
 def spans_editions(question: str) -> bool:

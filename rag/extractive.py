@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.bm25 import BM25Settings, tokenize
-from rag.editions import spans_editions
+from rag.editions import spans_editions, without_edition_references
 from rag.embedding import Embedder
 from rag.types import Answer, Citation, Quote, ScoredChunk
 
@@ -59,7 +59,7 @@ class ExtractiveGenerator:
         self.stored_vectors = stored_vectors
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        sentences = self._score(question, passages[: self.passages_used])
+        sentences = self._score(without_edition_references(question), passages[: self.passages_used])
         open_passages = _best_per_edition(sentences, passages) if spans_editions(question) else set()
         return _compose(self._pick(sentences, open_passages), passages)
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.editions import preferred_edition
+from rag.editions import preferred_edition, without_edition_references
 from rag.embedding import Embedder
 from rag.index import Index
 from rag.settings import FusionMethod, RetrievalMode
@@ -88,7 +88,8 @@ class HybridRetriever:
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
         """The k best passages for `query`, best first, without near-duplicates. When the query
         names one guide edition ("the 2024 guide"), that edition's passages come first."""
-        ranked = (r for r in self.rank(query, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
+        topic = without_edition_references(query)
+        ranked = (r for r in self.rank(topic, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
         edition = preferred_edition(query, self.index.editions)
         if edition is not None:
             ranked = _edition_first(ranked, edition)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.editions import edition_references, preferred_edition, spans_editions
+from rag.editions import edition_references, preferred_edition, spans_editions, without_edition_references
 from rag.retrieval import Filters
 
 AVAILABLE = frozenset({"2024", "2026"})
@@ -70,3 +70,24 @@ def test_scores_fall_down_the_list_in_every_mode(service, mode):
 def test_filters_still_apply_when_an_edition_is_named(service):
     results = service.retriever().retrieve("What does the 2024 guide say about NLP?", k=5, filters=Filters.of(editions=["2026"]))
     assert results and {r.chunk.edition for r in results} == {"2026"}
+
+
+@pytest.mark.parametrize(("question", "topic"), [
+    ("Compare how the 2024 and 2026 guides describe CI/CD for ML.", "Compare how describe CI/CD for ML."),
+    ("Which NLP tasks does the 2024 guide say I should master?", "Which NLP tasks does say I should master?"),
+    ("What did the older guide say about transformers, and what does the newer one add?",
+     "What did say about transformers, and what does add?"),
+    ("What does each edition say about graph neural networks?", "What does say about graph neural networks?"),
+    ("What key changes are reshaping ML skill requirements in 2026?",
+     "What key changes are reshaping ML skill requirements in 2026?"),  # a year as topic stays
+    ("The 2024 guide?", "The 2024 guide?"),  # nothing would be left: kept whole
+])
+def test_edition_references_are_taken_out_of_the_topic(question, topic):
+    assert without_edition_references(question) == topic
+
+
+def test_edition_words_do_not_steer_what_the_passages_are_about(service):
+    retriever = service.retriever()
+    with_words = retriever.retrieve("What does each edition say about feature stores?", k=10)
+    without = retriever.retrieve("What does say about feature stores?", k=10)
+    assert [r.chunk.chunk_id for r in with_words] == [r.chunk.chunk_id for r in without]
