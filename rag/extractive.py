@@ -2,8 +2,9 @@
 
 Offline and deterministic. It scores every sentence of the retrieved passages
 against the question (embedding similarity plus shared terms, nudged by the
-passage's rank), keeps the best few that are not near-duplicates, orders them
-by guide edition and position, and marks each with its passage's [n]. When the
+passage's rank), keeps the best few that are not near-duplicates, and marks each
+with its passage's [n]. Editions come in order, and within one the passage with
+the best sentence comes first, its sentences in reading order. When the
 sentences come from both editions it says which edition says what.
 """
 
@@ -132,7 +133,11 @@ def _compose(picked: list[_Sentence], passages: list[ScoredChunk]) -> Answer:
         return Answer(answer="", abstained=True, citations=[], generator="extractive")
     numbers: dict[int, int] = {}
     by_edition: dict[str | None, list[_Sentence]] = {}
-    ordered = sorted(picked, key=lambda s: (passages[s.passage].chunk.edition or "", passages[s.passage].chunk.doc, s.quote.start))
+    best: dict[int, float] = {}
+    for s in picked:
+        best[s.passage] = max(best.get(s.passage, s.score), s.score)
+    # Editions in order; within one, the passage with the best sentence first, each read in order.
+    ordered = sorted(picked, key=lambda s: (passages[s.passage].chunk.edition or "", -best[s.passage], s.passage, s.quote.start))
     for s in ordered:
         by_edition.setdefault(passages[s.passage].chunk.edition, []).append(s)
         numbers.setdefault(s.passage, len(numbers) + 1)

@@ -61,3 +61,10 @@ def test_a_new_passage_is_cited_only_when_its_sentence_is_close_to_the_best(serv
     strict = ExtractiveGenerator(service.embedder, new_passage_gap=0.0).generate(question, passages)
     loose = ExtractiveGenerator(service.embedder, new_passage_gap=1.0).generate(question, passages)
     assert len(strict.citations) == 1 and len(loose.citations) > 1
+
+
+def test_the_passage_with_the_best_sentence_is_cited_first(service):
+    question = "What is STRIDE used for in ML security?"
+    passages = service.retriever().retrieve(question, k=10)
+    answer = ExtractiveGenerator(service.embedder).generate(question, passages)
+    assert answer.citations[0].n == 1 and "STRIDE" in answer.citations[0].text
