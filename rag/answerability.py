@@ -61,9 +61,14 @@ def has_quantity(text: str) -> bool:
 
 def names(question: str) -> list[str]:
     """Words written as names: capitalised mid-sentence ("Rust") or with inner capitals
-    ("LoRA", "CUDA", "PhD") anywhere; not the pronoun "I"."""
+    ("LoRA", "CUDA", "PhD") anywhere; not the pronoun "I". None in a question written in
+    Title Case or capitals, where capitals say nothing."""
+    words = list(_WORD.finditer(question))
+    long_words = [m.group(0) for m in words if len(m.group(0)) >= 4]
+    if long_words and all(w[0].isupper() for w in long_words):
+        return []
     found = []
-    for m in _WORD.finditer(question):
+    for m in words:
         word = m.group(0)
         inner_capitals = any(c.isupper() for c in word[1:])
         mid_sentence = word[0].isupper() and not _SENTENCE_START.search(question[: m.start()])

@@ -63,6 +63,8 @@ def test_quantity_question_needs_a_number_in_the_top_passages():
     ("CUDA kernels: how do I write them?", ["CUDA"]),
     ("What should I use, and when I'm done, what next?", []),  # the pronoun is not a name
     ("Which vector databases should I learn?", []),  # a capital at the start is not a name
+    ("CAN MY APP KEEP WORKING WITHOUT WI-FI?", []),  # shouting: capitals say nothing
+    ("How Do I Deploy Models Offline?", []),  # Title Case likewise
 ])
 def test_names_are_capitalised_mid_sentence_or_have_inner_capitals(question, expected):
     assert names(question) == expected
