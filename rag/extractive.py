@@ -79,8 +79,11 @@ class ExtractiveGenerator:
 
     def _similarity(self, question: str, passages: list[ScoredChunk], quotes: list[tuple[int, int, Quote]]) -> np.ndarray:
         """Cosine of the question to each sentence, read with its section heading ("Tools like
-        MLflow ..." under "Model Registries"); the index's stored sentence vectors are used
-        when available, so only the question is encoded."""
+        MLflow ..." under "Model Registries"). The retriever's sentence cosines are used when
+        it gave them (the question is then not encoded a second time), else the index's
+        stored sentence vectors, so only the question is encoded, else everything is."""
+        if all(len(p.sentence_scores) == len(p.chunk.sentences) > 0 for p in passages):
+            return np.array([passages[i].sentence_scores[j] for i, j, _ in quotes])
         stored = [self.stored_vectors(p.chunk.chunk_id) for p in passages] if self.stored_vectors else None
         if stored is not None and all(v is not None and len(v) == len(p.chunk.sentences) for v, p in zip(stored, passages)):
             question_vector = self.embedder.encode_queries([question])[0]

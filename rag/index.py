@@ -105,14 +105,21 @@ class Index:
             return None
         return np.asarray(self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]])
 
+    def sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """For each chunk row: the highest cosine between the query and one of its sentences,
+        and the cosines of all its sentences (in `chunk.quotes()` order)."""
+        starts, ends = self.sentence_offsets[rows], self.sentence_offsets[rows + 1]
+        lengths = ends - starts
+        if len(rows) == 0 or lengths.sum() == 0:
+            return np.zeros(len(rows)), [np.zeros(0) for _ in rows]
+        bounds = np.cumsum(lengths)
+        members = np.repeat(starts - bounds + lengths, lengths) + np.arange(bounds[-1])
+        scores = self.sentence_vectors[members] @ query_vector
+        return np.maximum.reduceat(scores, bounds - lengths), np.split(scores, bounds[:-1])
+
     def best_sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each chunk row, the highest cosine between the query and one of its sentences."""
-        starts, ends = self.sentence_offsets[rows], self.sentence_offsets[rows + 1]
-        members = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
-        if len(members) == 0:
-            return np.zeros(len(rows))
-        scores = self.sentence_vectors[members] @ query_vector
-        return np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(ends - starts)[:-1]]))
+        return self.sentence_scores(query_vector, rows)[0]
 
 
 # Queries arrive one at a time: OpenMP threads only add overhead to a single-query

@@ -52,6 +52,7 @@ class _Candidates:
     rows: np.ndarray
     dense: np.ndarray
     lexical: np.ndarray
+    sentences: list[np.ndarray]  # per row, the cosine of each sentence; empty without a dense side
 
 
 class HybridRetriever:
@@ -105,6 +106,7 @@ class HybridRetriever:
                 score=float(fused[i]),
                 dense=float(found.dense[i]),
                 lexical=float(found.lexical[i]),
+                sentence_scores=tuple(found.sentences[i].tolist()) if found.sentences else (),
             )
 
     def _candidates(self, query: str, n: int) -> _Candidates:
@@ -118,18 +120,17 @@ class HybridRetriever:
             top = np.argpartition(-lexical_all, min(n, len(lexical_all) - 1))[:n]
             rows.update(int(r) for r in top if lexical_all[r] > 0)
         row_array = np.fromiter(sorted(rows), dtype=np.int64)
-        dense = self._dense_scores(query_vector, row_array) if query_vector is not None else np.zeros(len(row_array))
+        dense, sentences = self._dense_scores(query_vector, row_array) if query_vector is not None else (np.zeros(len(row_array)), [])
         lexical = lexical_all[row_array] if lexical_all is not None else np.zeros(len(row_array))
-        return _Candidates(row_array, dense.astype(np.float64), lexical.astype(np.float64))
+        return _Candidates(row_array, dense.astype(np.float64), lexical.astype(np.float64), sentences)
 
-    def _dense_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _dense_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Cosine of the whole chunk mixed with that of its best sentence: a fact stated in
-        one sentence is found even when the rest of its chunk is about something else."""
+        one sentence is found even when the rest of its chunk is about something else.
+        The sentences' cosines are kept: the generator scores sentences with them."""
         whole = self.index.vectors[rows] @ query_vector
-        if self.sentence_weight == 0:
-            return whole
-        best = self.index.best_sentence_scores(query_vector, rows)
-        return (1 - self.sentence_weight) * whole + self.sentence_weight * best
+        best, sentences = self.index.sentence_scores(query_vector, rows)
+        return (1 - self.sentence_weight) * whole + self.sentence_weight * best, sentences
 
     def _fuse(self, c: _Candidates) -> np.ndarray:
         if self.mode == "dense":

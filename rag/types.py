@@ -72,12 +72,14 @@ class Chunk:
 @dataclass(frozen=True)
 class ScoredChunk:
     """A chunk returned by a retriever, with its fused score (higher is better) and,
-    where computed, the dense cosine and BM25 score behind it."""
+    where computed, the dense cosine and BM25 score behind it, and the query's cosine
+    with each of its sentences (in `chunk.quotes()` order)."""
 
     chunk: Chunk
     score: float
     dense: float | None = None
     lexical: float | None = None
+    sentence_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

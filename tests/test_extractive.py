@@ -1,6 +1,9 @@
 """The extractive generator: cited sentences, edition-aware wording, markers that resolve."""
 
 import re
+from dataclasses import replace
+
+import numpy as np
 
 from rag.corpus import clean_text
 from rag.extractive import ExtractiveGenerator
@@ -68,3 +71,15 @@ def test_the_passage_with_the_best_sentence_is_cited_first(service):
     passages = service.retriever().retrieve(question, k=10)
     answer = ExtractiveGenerator(service.embedder).generate(question, passages)
     assert answer.citations[0].n == 1 and "STRIDE" in answer.citations[0].text
+
+
+def test_the_retrievers_sentence_cosines_stand_in_for_encoding_the_question_again(service):
+    question = "What is YOLO used for in computer vision?"
+    passages = service.retriever().retrieve(question, k=10)
+    index = service.engine.index
+    query = service.embedder.encode_queries([question])[0]
+    for p in passages[:3]:
+        np.testing.assert_allclose(p.sentence_scores, index.sentence_vectors_of(p.chunk.chunk_id) @ query, atol=1e-5)
+    generator = ExtractiveGenerator(service.embedder, stored_vectors=index.sentence_vectors_of)
+    without_scores = [replace(p, sentence_scores=()) for p in passages]
+    assert generator.generate(question, passages) == generator.generate(question, without_scores)
