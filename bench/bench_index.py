@@ -189,12 +189,7 @@ def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str,
         questions = [json.loads(line)["question"] for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line.strip()]
         index = load_index(baseline, index_settings)
         search: dict[str, Any] = {"questions": len(questions), "repeats": search_repeats}
-        retrievers = {
-            mode: HybridRetriever(index, embedder, mode=mode, fusion=settings.fusion,
-                                  dense_weight=settings.dense_weight, rrf_k=settings.rrf_k,
-                                  dedup_overlap=settings.dedup_overlap)
-            for mode in ("dense", "bm25", "hybrid")
-        }
+        retrievers = {mode: HybridRetriever.from_settings(index, embedder, settings, mode) for mode in ("dense", "bm25", "hybrid")}
         ops = {"encode_query": lambda q: embedder.encode_queries([q])} | {
             mode: (lambda q, r=r: r.retrieve(q, K)) for mode, r in retrievers.items()
         }

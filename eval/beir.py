@@ -362,7 +362,7 @@ def run_beir(
 ) -> BeirResult:
     """Index a BEIR folder's corpus in ``index_dir`` (reused when unchanged) and score each mode.
 
-    Retrievers are configured from ``settings`` as ``rag.service`` configures them.
+    Retrievers are configured from ``settings``, as the service configures them.
     """
     beir = load_beir(folder, split)
     index_settings = settings.index_settings(embedder)
@@ -382,16 +382,7 @@ def run_beir(
     if any(mode != "bm25" for mode in modes):
         embedder.encode_queries(["warm-up"])  # load the model before timing
     for mode in modes:
-        retriever = HybridRetriever(
-            index,
-            embedder,
-            mode=mode,
-            fusion=settings.fusion,
-            dense_weight=settings.dense_weight,
-            rrf_k=settings.rrf_k,
-            dedup_overlap=settings.dedup_overlap,
-            sentence_weight=settings.sentence_weight,
-        )
+        retriever = HybridRetriever.from_settings(index, embedder, settings, mode)
         metrics, seconds = evaluate_retriever(retriever, beir, k=k, progress=progress, desc=mode)
         result.metrics[mode] = metrics
         result.query_seconds[mode] = seconds

@@ -13,7 +13,7 @@ import numpy as np
 from rag.editions import preferred_edition, without_edition_references
 from rag.embedding import Embedder
 from rag.index import Index
-from rag.settings import FusionMethod, RetrievalMode
+from rag.settings import FusionMethod, RetrievalMode, Settings
 from rag.types import Chunk, ScoredChunk
 
 # Candidates taken from each side before fusion. Fused ranks depend on the pool, so a
@@ -85,6 +85,13 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.dedup_overlap = dedup_overlap
         self.sentence_weight = sentence_weight
+
+    @classmethod
+    def from_settings(cls, index: Index, embedder: Embedder, settings: Settings, mode: RetrievalMode | None = None) -> HybridRetriever:
+        """The retriever `settings` describe (in `mode`, default the configured one)."""
+        return cls(index, embedder, mode=mode or settings.retrieval_mode, fusion=settings.fusion,
+                   dense_weight=settings.dense_weight, rrf_k=settings.rrf_k, dedup_overlap=settings.dedup_overlap,
+                   sentence_weight=settings.sentence_weight)
 
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
         """The k best passages for `query`, best first, without near-duplicates. When the query

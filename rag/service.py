@@ -75,18 +75,13 @@ class QAService:
     def retriever(self, mode: RetrievalMode | None = None) -> HybridRetriever:
         if mode is None or mode == self.settings.retrieval_mode:
             return self.engine.retriever
-        return self._retriever(self.engine.index, mode)
+        return HybridRetriever.from_settings(self.engine.index, self.embedder, self.settings, mode)
 
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
-        retriever = self._retriever(index, self.settings.retrieval_mode)
+        retriever = HybridRetriever.from_settings(index, self.embedder, self.settings)
         pipeline = QAPipeline(retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions)
         return Engine(index, retriever, pipeline)
-
-    def _retriever(self, index: Index, mode: RetrievalMode) -> HybridRetriever:
-        s = self.settings
-        return HybridRetriever(index, self.embedder, mode=mode, fusion=s.fusion, dense_weight=s.dense_weight,
-                               rrf_k=s.rrf_k, dedup_overlap=s.dedup_overlap, sentence_weight=s.sentence_weight)
 
     def _generator(self, index: Index) -> Generator:
         extractive = ExtractiveGenerator(self.embedder, stored_vectors=index.sentence_vectors_of)
