@@ -32,14 +32,15 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 
-from rag.build import BuildReport, build_lock, write_documents
+from rag.build import BuildReport, update_index
 from rag.corpus import split_sentences
 from rag.embedding import Embedder, PassageTemplate
-from rag.errors import CorpusError, RagError
-from rag.index import IndexManifest, IndexSettings, load_index, read_manifest
+from rag.errors import CorpusError
+from rag.index import IndexSettings, load_index
 from rag.retrieval import MIN_CANDIDATES, HybridRetriever, Retriever
 from rag.settings import RetrievalMode, Settings
 from rag.types import Document, Unit
@@ -266,28 +267,11 @@ def build_beir_index(
     """Build the index of ``beir``'s corpus in ``index_dir``, or leave it as it is.
 
     Same settings and same documents (by digest): nothing is done and the model is
-    not loaded (status "unchanged"). Otherwise the index is rebuilt, and
-    :func:`rag.build.write_documents` reuses what vectors of the previous index
-    in ``index_dir`` it can (with the same settings: those of unchanged texts).
+    not loaded (status "unchanged"). Otherwise the index is rebuilt, reusing what
+    vectors of the previous index in ``index_dir`` it can (see :func:`rag.build.update_index`).
     """
-    started = time.perf_counter()
-    files = corpus_digests(beir)
-    with build_lock(index_dir):
-        old = _manifest_or_none(index_dir)
-        if old and old.settings == settings and {**old.files, **old.skipped} == files:
-            return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
-        # write_documents itself decides which of old's vectors are reusable.
-        docs = beir_documents(beir, settings.passage_template)
-        report = write_documents(docs, index_dir, settings, embedder, old=old, files=files, progress=progress)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _manifest_or_none(index_dir: Path) -> IndexManifest | None:
-    try:
-        return read_manifest(index_dir)
-    except RagError:
-        return None
+    documents = partial(beir_documents, beir, settings.passage_template)
+    return update_index(index_dir, settings, embedder, corpus_digests(beir), documents, progress=progress)
 
 
 # --------------------------------------------------------------------------

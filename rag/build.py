@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -63,32 +63,34 @@ def build_index(
     progress: bool = False,
 ) -> BuildReport:
     """Build or update the index in `index_dir` from the guides in `corpus_dir`."""
-    started = time.perf_counter()
     files = {p.name: file_sha256(p) for p in corpus_files(corpus_dir)}
-    with build_lock(index_dir):
-        old = _previous_manifest(index_dir)
-        if not force and old and old.settings == settings and {**old.files, **old.skipped} == files:
-            return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
-        report = _rebuild(corpus_dir, index_dir, settings, embedder, files, old, progress)
-    report.seconds = time.perf_counter() - started
-    return report
+    return update_index(index_dir, settings, embedder, files, lambda: load_corpus(corpus_dir), force=force, progress=progress)
 
 
-def _rebuild(
-    corpus_dir: Path,
+def update_index(
     index_dir: Path,
     settings: IndexSettings,
     embedder: Embedder,
     files: dict[str, str],
-    old: IndexManifest | None,
-    progress: bool,
+    documents: Callable[[], list[Document]],
+    *,
+    force: bool = False,
+    progress: bool = False,
 ) -> BuildReport:
-    docs = load_corpus(corpus_dir)
-    report = write_documents(docs, index_dir, settings, embedder, old=old, files=files, progress=progress)
+    """One build at a time per folder: nothing to do (and no model loaded) when the serving
+    index has these settings and `files` (name → sha256); otherwise `documents()` is
+    indexed, reusing what vectors it can (see `write_documents`)."""
+    started = time.perf_counter()
+    with build_lock(index_dir):
+        old = previous_manifest(index_dir)
+        if not force and old and old.settings == settings and {**old.files, **old.skipped} == files:
+            return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
+        report = write_documents(documents(), index_dir, settings, embedder, old=old, files=files, progress=progress)
     previous = {**old.files, **old.skipped} if old else {}
     report.added = sorted(set(files) - set(previous))
     report.changed = sorted(n for n in files if n in previous and previous[n] != files[n])
     report.removed = sorted(set(previous) - set(files))
+    report.seconds = time.perf_counter() - started
     return report
 
 
@@ -144,7 +146,8 @@ def _embedding_key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
 
 
-def _previous_manifest(index_dir: Path) -> IndexManifest | None:
+def previous_manifest(index_dir: Path) -> IndexManifest | None:
+    """The manifest of the index in `index_dir`, or None when there is none readable."""
     try:
         return read_manifest(index_dir)
     except RagError:
