@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -35,7 +34,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -47,7 +45,7 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from rag.service import QAService  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from timing import T0, log, pct, summary_ms, write_figures  # noqa: E402
+from timing import finish, log, machine_facts, pct, summary_ms  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -307,19 +305,11 @@ def main(argv: list[str] | None = None) -> int:
                         "a temporary one")
     args = parser.parse_args(argv)
 
-    results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "numpy": np.__version__, "loadavg_start": os.getloadavg()},
-    }
+    results: dict[str, Any] = {"machine": machine_facts()}
     log(f"load average at start: {' '.join(f'{x:.2f}' for x in results['machine']['loadavg_start'])}")
     results["http"] = bench(args.index.resolve() if args.index else None, max(1, args.repeats))
-    results["total_s"] = time.perf_counter() - T0
-    results["machine"]["loadavg_end"] = os.getloadavg()
-    log(f"load average at end: {' '.join(f'{x:.2f}' for x in results['machine']['loadavg_end'])}")
-    print()
-    print_tables(results)
-    write_figures(args.json, results)
-    return 0
+    log(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return finish(results, print_tables, args.json)
 
 
 if __name__ == "__main__":

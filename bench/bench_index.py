@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
 import statistics
@@ -47,7 +45,7 @@ from rag.index import (  # noqa: E402
 )
 from rag.retrieval import HybridRetriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from timing import T0, log, summary_of_seconds, write_figures  # noqa: E402
+from timing import finish, log, machine_facts, summary_of_seconds  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -558,29 +556,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
-    results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "faiss": faiss.__version__,
-                    "numpy": np.__version__, "platform": platform.platform(),
-                    "loadavg_start": os.getloadavg()},
-    }
+    results: dict[str, Any] = {"machine": machine_facts(faiss=faiss.__version__)}
     if not args.skip_guides:
         results["guides"] = bench_guides(args.repeats, args.noop_runs, max(1, args.repeats))
     if not args.skip_synthetic:
         sizes = [int(s.replace("_", "")) for s in args.synthetic.split(",") if s.strip()]
         results["synthetic"] = bench_synthetic(sizes, args.hnsw_budget)
         results["synthetic"]["real_stats"] = real_vector_stats()
-    results["total_s"] = time.perf_counter() - T0
-    results["machine"]["loadavg_end"] = os.getloadavg()
     try:
         import torch
 
         results["machine"]["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
-    print()
-    print_tables(results)
-    write_figures(args.json, results)
-    return 0
+    return finish(results, print_tables, args.json)
 
 
 if __name__ == "__main__":

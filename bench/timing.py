@@ -1,9 +1,12 @@
-"""Shared helpers of the benchmark scripts: progress lines and latency summaries."""
+"""Shared helpers of the benchmark scripts: progress lines, latency summaries, machine facts, output."""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +38,19 @@ def write_figures(path: Path | None, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     log(f"figures written to {path}")
+
+
+def machine_facts(**versions: str) -> dict:
+    """Python, CPUs, platform, numpy and the load average at the start, plus `versions`."""
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "numpy": np.__version__, **versions, "loadavg_start": os.getloadavg()}
+
+
+def finish(results: dict, print_tables: Callable[[dict], None], json_path: Path | None) -> int:
+    """Record the total time and the load average at the end, print the tables, write the JSON."""
+    results["total_s"] = time.perf_counter() - T0
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    print()
+    print_tables(results)
+    write_figures(json_path, results)
+    return 0
