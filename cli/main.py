@@ -37,12 +37,18 @@ CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides fold
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder \\[env RAG_INDEX_DIR, default index/]")]
 KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
+MODES = ("dense", "bm25", "hybrid")
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retriever: dense, bm25 or hybrid")]
 
 
 def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings:
     overrides = {k: v for k, v in (("corpus_dir", corpus), ("index_dir", index)) if v is not None}
     return Settings(**overrides)
+
+
+def _check_modes(modes: list[str], given: str, allowed: str = "dense, bm25 or hybrid") -> None:
+    if any(m not in MODES for m in modes):
+        _fail(f"--mode must be {allowed}, not {given!r}")
 
 
 def _fail(message: str) -> None:
@@ -83,8 +89,7 @@ def search(
     index: IndexOpt = None,
 ) -> None:
     """Ranked passages for QUERY: guide, section, score and text."""
-    if mode not in ("dense", "bm25", "hybrid"):
-        _fail(f"--mode must be dense, bm25 or hybrid, not {mode!r}")
+    _check_modes([mode], mode)
     if not query.strip():
         _fail("the query is empty")
     service = QAService(_settings(index=index))
@@ -125,8 +130,7 @@ def ask(
     out.print(answer.answer + "\n", highlight=False)
     if answer.notice:
         err.print(f"[yellow]note:[/yellow] {answer.notice}")
-    shown = answer.citations or []
-    for c in shown:
+    for c in answer.citations:
         out.print(f"[bold][{c.n}][/bold] {c.doc} ({c.edition or '-'}) · {c.section} · chars {c.start}-{c.end}", highlight=False)
         out.print(f"    {c.text}", highlight=False)
     if answer.abstained:
@@ -149,9 +153,8 @@ def eval_command(
     """Score a golden set (or a BEIR benchmark) and print a table."""
     from cli.evaluation import run_beir_eval, run_golden_eval
 
-    modes = ["dense", "bm25", "hybrid"] if mode == "all" else [mode]
-    if any(m not in ("dense", "bm25", "hybrid") for m in modes):
-        _fail(f"--mode must be dense, bm25, hybrid or all, not {mode!r}")
+    modes = list(MODES) if mode == "all" else [mode]
+    _check_modes(modes, mode, "dense, bm25, hybrid or all")
     if (golden is None) == (beir is None):
         _fail("give exactly one of --golden FILE or --beir DIR")
     try:

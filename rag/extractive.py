@@ -104,17 +104,19 @@ class ExtractiveGenerator:
         floor = ranked[0].score * self.relative_floor
         new_floor = ranked[0].score - self.new_passage_gap
         picked: list[_Sentence] = []
+        cited = set(open_passages)
         used = 0
         for s in ranked:
             if s.score < floor or len(picked) == self.max_sentences:
                 break
-            if s.score < new_floor and s.passage not in open_passages and all(p.passage != s.passage for p in picked):
+            if s.score < new_floor and s.passage not in cited:
                 continue
             if any(_similar(s.quote.text, p.quote.text) for p in picked):
                 continue
             if picked and used + len(s.quote.text) > self.max_chars:
                 continue
             picked.append(s)
+            cited.add(s.passage)
             used += len(s.quote.text)
         return picked
 
