@@ -34,6 +34,7 @@ from rag.errors import BadQueryError, IndexIncompatibleError, IndexNotFoundError
 from rag.retrieval import Filters
 from rag.service import QAService
 from rag.settings import Settings
+from rag.types import Turn
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,10 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations")
     def ask(body: AskRequest, service: Service) -> AskResponse:
         _check_length(body.question, settings)
-        result = service.engine.pipeline.ask(body.question, k=body.k, filters=Filters.of(body.docs, body.editions))
+        history = [Turn(t.role, t.content) for t in body.history]
+        result = service.engine.pipeline.ask(
+            body.question, k=body.k, filters=Filters.of(body.docs, body.editions), history=history
+        )
         answer = result.answer
         nearest = [PassageOut.of(p) for p in result.passages[:3]] if answer.abstained else []
         return AskResponse(

@@ -25,8 +25,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
+class TurnIn(BaseModel):
+    """An earlier message of the conversation, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: StrictStr = Field(max_length=20_000)
+
+
 class AskRequest(_Query):
     question: StrictStr = Field(description="A question about machine-learning skills")
+    history: list[TurnIn] = Field(
+        default=[], max_length=20, description="Earlier turns, oldest first: a follow-up question is read in their context"
+    )
 
     _check = field_validator("question")(_not_blank)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.answerability import Mentions, abstain_reason
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
-from rag.types import Answer, ScoredChunk
+from rag.types import Answer, ScoredChunk, Turn
 
 
 @dataclass
@@ -34,7 +35,11 @@ class QAPipeline:
         self.abstain_threshold = abstain_threshold
         self.mentions = mentions
 
-    def ask(self, question: str, k: int = 10, filters: Filters | None = None) -> AskResult:
+    def ask(
+        self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = ()
+    ) -> AskResult:
+        """Answer `question`; `history` holds the conversation's earlier turns, oldest first
+        (not used yet: follow-up questions are read alone)."""
         started = time.perf_counter()
         passages = self.retriever.retrieve(question, k=k, filters=filters)
         retrieved = time.perf_counter()

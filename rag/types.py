@@ -107,6 +107,14 @@ class Citation:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation: `role` is "user" or "assistant"."""
+
+    role: str
+    content: str
+
+
 @dataclass
 class Answer:
     """What a generator returns: text with [n] markers and the citations they point at."""
