@@ -9,7 +9,7 @@ from rich.progress import track
 
 from cli.main import print_table
 from eval.golden import load_golden
-from eval.harness import ANSWER_METRICS, evaluate, write_run
+from eval.harness import ANSWER_METRICS, FollowupMode, evaluate, write_run
 from rag.service import QAService
 from rag.settings import RetrievalMode, Settings
 
@@ -18,7 +18,8 @@ BEIR_COLUMNS = ["ndcg@10", "recall@100", "mrr@10"]
 
 
 def run_golden_eval(
-    console: Console, service: QAService, golden: Path, k: int, out_dir: Path | None, modes: list[RetrievalMode]
+    console: Console, service: QAService, golden: Path, k: int, out_dir: Path | None, modes: list[RetrievalMode],
+    followup: FollowupMode = "context",
 ) -> None:
     """Evaluate each mode; answers are generated for the configured mode only (they do not vary by
     retriever in a side-by-side comparison worth its time)."""
@@ -32,6 +33,7 @@ def run_golden_eval(
             k=k,
             pipeline=service.engine.pipeline if answering else None,
             progress=lambda it, m=mode: track(it, description=f"{m:>6}", console=console, transient=True),
+            followup=followup,
         )
         summaries[mode] = run.summary()
         if out_dir is not None and (answering or len(modes) == 1):

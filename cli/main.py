@@ -148,6 +148,8 @@ def eval_command(
     beir: Annotated[Optional[Path], typer.Option("--beir", help="A BEIR-format folder to benchmark instead")] = None,
     split: Annotated[str, typer.Option("--split", help="BEIR qrels split")] = "test",
     beir_index: Annotated[Path, typer.Option("--beir-index", help="Index folder for the BEIR corpus")] = Path("runs/beir-index"),
+    followup: Annotated[str, typer.Option(
+        "--followup-mode", help="Questions with history: read alone, prefixed with the earlier questions, or in context")] = "context",
     index: IndexOpt = None,
 ) -> None:
     """Score a golden set (or a BEIR benchmark) and print a table."""
@@ -157,11 +159,13 @@ def eval_command(
     _check_modes(modes, mode, "dense, bm25, hybrid or all")
     if (golden is None) == (beir is None):
         _fail("give exactly one of --golden FILE or --beir DIR")
+    if followup not in ("alone", "prefix", "context"):
+        _fail(f"--followup-mode must be alone, prefix or context, not {followup!r}")
     try:
         if beir is not None:
             run_beir_eval(out, beir, split, beir_index, modes)
         else:
-            run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes)
+            run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes, followup)  # type: ignore[arg-type]
     except RagError as e:
         _fail(str(e))
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.answerability import Mentions, abstain_reason
+from rag.conversation import retrieve_in_context
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
 from rag.types import Answer, ScoredChunk, Turn
@@ -38,12 +39,12 @@ class QAPipeline:
     def ask(
         self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = ()
     ) -> AskResult:
-        """Answer `question`; `history` holds the conversation's earlier turns, oldest first
-        (not used yet: follow-up questions are read alone)."""
+        """Answer `question`; `history` holds the conversation's earlier turns, oldest first, and
+        a follow-up is answered as the conversation means it (see rag.conversation)."""
         started = time.perf_counter()
-        passages = self.retriever.retrieve(question, k=k, filters=filters)
+        asked, passages = retrieve_in_context(self.retriever, question, history, k, filters)
         retrieved = time.perf_counter()
-        answer = self.answer(question, passages)
+        answer = self.answer(asked.question, passages)
         done = time.perf_counter()
         timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
         return AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
