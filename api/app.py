@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Service, check_length
+from api.openai_compat import router as openai_router
 from api.pages import router as pages_router
 from api.schemas import (
     AskRequest,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     _add_routes(app, settings)
     app.include_router(stream_router)
     app.include_router(pages_router)
+    app.include_router(openai_router)
     return app
 
 
