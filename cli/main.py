@@ -193,6 +193,21 @@ def serve(
     uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
 
 
+@app.command("mcp")
+def mcp_command(corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
+    """Run an MCP server over stdio with the tools search_guides and ask_guides, for agent hosts
+    (builds the index first if missing). Configure a host with the command: rag mcp"""
+    from api.mcp_server import serve_stdio
+
+    service = QAService(_settings(corpus, index))
+    try:
+        service.ensure_index()
+        service.warm_up()
+    except RagError as e:
+        _fail(str(e))
+    serve_stdio(service)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     app()
