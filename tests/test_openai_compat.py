@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from fake_llm_server import FakeLLMServer
 from live_server import running
 
 from api.app import create_app
@@ -124,3 +125,26 @@ def test_malformed_bodies_are_400_never_500(base_url: str, raw: bytes) -> None:
                           headers={"content-type": "application/json"}, timeout=30)
     assert response.status_code == 400
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_llm_generator_tokens_stream_through_the_route(service: QAService) -> None:
+    """With RAG_GENERATOR=llm the route relays the upstream server's deltas as they come."""
+    fake = FakeLLMServer()
+    fake.start()
+    settings = service.settings.model_copy(update={"generator": "llm", "llm_base_url": fake.base_url})
+    llm_service = QAService(settings, service.embedder)
+    top = llm_service.engine.retriever.retrieve(QUESTION, k=10)[0]
+    fake.script.reply = top.chunk.quotes()[0].text.rstrip(".") + " [1]."
+    try:
+        with running(create_app(settings, llm_service)) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+            chunks = list(ask(client, ("user", QUESTION), stream=True))
+    finally:
+        fake.stop()
+    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    answer, sources = deltas[:-1], deltas[-1]
+    assert "".join(answer) == fake.script.reply and len(answer) > 3
+    assert fake.requests[0].body["stream"] is True
+    assert sources.startswith("\n\nSources:\n- [1] ")
+    stop = next(c for c in chunks if c.choices and c.choices[0].finish_reason == "stop")
+    assert [c["chunk_id"] for c in stop.model_extra["citations"]] == [top.chunk.chunk_id]
