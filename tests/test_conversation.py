@@ -99,3 +99,15 @@ def test_eval_followup_modes_read_history_differently(service) -> None:
         for mode in ("alone", "context")
     }
     assert recall["context"] > recall["alone"]
+
+
+def test_followup_golden_set_is_grounded_and_has_a_first_question() -> None:
+    corpus = {p.name: p.read_text(encoding="utf-8") for p in (FOLLOWUPS.parents[2] / "corpus").iterdir()}
+    questions = load_golden(FOLLOWUPS)
+    assert len(questions) >= 20
+    for q in questions:
+        assert q.history and q.history[0].role == "user", q.id
+        evidence = " ".join(e.text for e in q.evidence).lower()
+        for e in q.evidence:
+            assert e.text in corpus[e.doc] and 40 <= len(e.text) <= 300, q.id
+        assert all(k in evidence for k in q.answer_keywords), q.id
