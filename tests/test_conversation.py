@@ -19,7 +19,8 @@ VECTOR_DBS = [Turn("user", "What does the 2024 guide say about vector databases?
 @pytest.mark.parametrize(
     "question",
     ["Which ones does it name?", "Why does that matter?", "And the 2026 one?", "What about pruning?",
-     "How can you defend against them?", "Examples?", "Which tools does it mention for that?"],
+     "How can you defend against them?", "Examples?", "Which tools does it mention for that?",
+     "What does the second one do?", "What is Amazon's one for?", "Which concepts become relevant there?"],
 )
 def test_points_back_ellipsis_and_short_questions_are_followups(question: str) -> None:
     assert is_followup(question)
