@@ -127,6 +127,13 @@ def test_malformed_bodies_are_400_never_500(base_url: str, raw: bytes) -> None:
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
+def test_abstention_says_so_without_sources(client: openai.OpenAI) -> None:
+    reply = ask(client, ("user", "Is Rust good for machine learning?"))
+    assert reply.model_extra["abstained"] is True and reply.model_extra["citations"] == []
+    content = reply.choices[0].message.content
+    assert content.startswith("The guides don't cover this.") and "Sources:" not in content
+
+
 def test_llm_generator_tokens_stream_through_the_route(service: QAService) -> None:
     """With RAG_GENERATOR=llm the route relays the upstream server's deltas as they come."""
     fake = FakeLLMServer()
