@@ -19,19 +19,23 @@ from rag.editions import preferred_edition, spans_editions
 # "List the ...", "What kinds of bias ...", "What are the steps ...": a list whatever the nouns.
 _LIST_WORDING = re.compile(
     r"^\s*(?:list|name|enumerate)\b|\b(?:kinds|types|sorts)\s+of\b"
-    r"|\b(?:what|which)\s+(?:are|were)\s+(?:the|some|all|common|key|main|good|best|typical|essential)\b",
+    r"|\b(?:what|which)\s+(?:are|were)\s+(?:the|some|all|common|key|main|good|best|typical|essential)\b"
+    r"|\bwhat\s+(?:should|do|must)\s+i\s+(?:learn|know|study|master)\b",
     re.IGNORECASE,
 )
 # "Which [open-source RL] frameworks ...", "What [hardware] accelerators exist ...": a plural noun asked for.
-_PLURAL_ASKED = re.compile(
-    r"\bwhich\s+(?:[\w-]+\s+){0,5}?([\w-]+s)\b"
-    r"|\bwhat\s+(?:[\w-]+\s+){0,5}?([\w-]+s)\s+(?:should|do|does|did|can|could|would|are|were|will|must|exist|matter)\b",
+_WHICH = re.compile(r"\bwhich\s+((?:[\w-]+\s+){0,5}[\w-]+)", re.IGNORECASE)
+_WHAT = re.compile(
+    r"\bwhat\s+((?:[\w-]+\s+){0,5}?[\w-]+s)\s+(?:should|do|does|did|can|could|would|are|were|will|must|exist|matter)\b",
     re.IGNORECASE,
 )
 # Words ending in s that do not ask for several things.
 _NOT_PLURAL = frozenset({"is", "was", "has", "does", "this", "its", "as", "us", "yes", "less", "process", "class", "bias",
                          "analysis", "business", "access", "success", "focus", "status", "basis", "thesis", "mlops",
-                         "ops", "always", "perhaps", "news", "series", "whereas", "across", "plus", "nowadays"})
+                         "ops", "always", "perhaps", "news", "series", "whereas", "across", "plus", "nowadays",
+                         # verbs: "Which library lets me ...", "Which tool helps ..."
+                         "lets", "helps", "makes", "uses", "needs", "gives", "means", "allows", "keeps", "runs",
+                         "works", "goes", "says", "counts", "matters", "costs", "takes", "seems"})
 
 
 # Kinds of thing whose answer is a set of names (products, projects, places).
@@ -76,4 +80,10 @@ def asks_for_list(question: str) -> bool:
     """True for "Which tools …", "What are the …", "What kinds of …", "List …"."""
     if _LIST_WORDING.search(question):
         return True
-    return any((a or b).lower() not in _NOT_PLURAL for a, b in _PLURAL_ASKED.findall(question))
+    phrases = [m.group(1) for m in _WHICH.finditer(question)] + [m.group(1) for m in _WHAT.finditer(question)]
+    return any(_is_plural(word) for phrase in phrases for word in phrase.split())
+
+
+def _is_plural(word: str) -> bool:
+    word = word.lower()
+    return word.endswith("s") and len(word) > 3 and word not in _NOT_PLURAL

@@ -32,6 +32,10 @@ _REMARK_LABEL = re.compile(r"^(?:practical tip|tip|note|real-world example|examp
 _LEANS_BACK = re.compile(r"^(?:It|This|These|They|That|Those|Such)\b")
 _WORD = re.compile(r"[a-z0-9]+")
 MIN_CHARS = 25
+# Between two sentences of the source: up to _SEPARATED characters, the same item or paragraph;
+# up to _HOLE, a line break or bullet; more, text that was not retrieved (or filler) between them.
+_SEPARATED = 2
+_HOLE = 10
 _TERMS = BM25Settings()
 
 
@@ -67,7 +71,7 @@ class SelectionSettings:
     max_items: int = 6
     list_gap: float = 0.1  # a list answers a list question if its best item is within this of the best
     item_gap: float = 0.25  # an item of that list, if within this of its best item
-    edition_gap: float = 0.15  # another edition's best, if within this of the best score
+    edition_gap: float = 0.25  # another edition's best, if within this of the best score
     max_items_per_edition: int = 3
 
 
@@ -148,21 +152,27 @@ def pick_list(
 
 def _list_run(anchor: Candidate, ranked: list[Candidate]) -> list[Candidate]:
     """The items of the anchor's list: the run of items around it in its section, in reading
-    order. Sentences only a space after an item are its own; any other sentence ends the list."""
+    order. A sentence only a space after an item is part of it; a paragraph that is not an item
+    ends the list, unless text not retrieved lies before it (it may continue an item that was
+    not retrieved)."""
     same = sorted((c for c in ranked if c.doc == anchor.doc and c.section == anchor.section), key=lambda c: c.quote.start)
     blocks: list[list[Candidate]] = []
-    for c in same:
-        if blocks and not c.is_item and c.quote.start - blocks[-1][-1].quote.end <= 2:
+    after_hole: list[bool] = []
+    for previous, c in zip([None] + same[:-1], same):
+        gap = c.quote.start - previous.quote.end if previous else 0
+        if blocks and gap <= _SEPARATED and not c.is_item:
             blocks[-1].append(c)
         else:
             blocks.append([c])
+            after_hole.append(gap > _HOLE)
     at = next(i for i, block in enumerate(blocks) if anchor in block)
-    first, last = at, at
-    while first > 0 and blocks[first - 1][0].is_item:
-        first -= 1
-    while last + 1 < len(blocks) and blocks[last + 1][0].is_item:
-        last += 1
-    return [block[0] for block in blocks[first : last + 1]]
+    kept = [at]
+    for step in (-1, +1):
+        i = at + step
+        while 0 <= i < len(blocks) and (blocks[i][0].is_item or after_hole[i]):
+            kept.append(i)
+            i += step
+    return sorted((blocks[i][0] for i in kept if blocks[i][0].is_item), key=lambda c: c.quote.start)
 
 
 def _neighbour(best: Candidate, ranked: list[Candidate], passages: list[ScoredChunk], step: int) -> Candidate | None:
