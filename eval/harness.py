@@ -29,6 +29,7 @@ CONTEXT_PASSAGES = 40
 # earlier user questions, or in context (rag.conversation, what the service does).
 FollowupMode = Literal["alone", "prefix", "context"]
 ANSWER_METRICS = ("keyword_recall", "citation_precision", "abstain_accuracy", "false_abstain_rate")
+SHAPE_METRICS = ("answer_precision", "lead_hit", "answer_words")
 
 
 @dataclass
@@ -73,6 +74,19 @@ def score_answer(question: GoldenQuestion, answer: Answer) -> dict[str, float]:
     precision = m.citation_precision([c.text for c in answer.citations], question.spans)
     if precision is not None:
         scores["citation_precision"] = precision
+    if not answer.abstained:
+        scores |= score_shape(answer.answer, question.spans)
+    return scores
+
+
+def score_shape(answer: str, spans: list[str]) -> dict[str, float]:
+    """The answer-shape metrics (CONTRACTS §1) of one answer that did not abstain."""
+    scores: dict[str, float] = {"answer_words": float(m.answer_words(answer))}
+    precision, lead = m.answer_precision(answer, spans), m.lead_hit(answer, spans)
+    if precision is not None:
+        scores["answer_precision"] = precision
+    if lead is not None:
+        scores["lead_hit"] = lead
     return scores
 
 

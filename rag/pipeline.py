@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.answerability import Mentions, abstain_reason
+from rag.answerability import Mentions, NearTerms, abstain_reason
 from rag.conversation import retrieve_in_context
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
@@ -30,12 +30,18 @@ class QAPipeline:
     """
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, abstain_threshold: float, mentions: Mentions | None = None
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        abstain_threshold: float,
+        mentions: Mentions | None = None,
+        near: NearTerms | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.abstain_threshold = abstain_threshold
         self.mentions = mentions
+        self.near = near
 
     def ask(
         self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = ()
@@ -67,7 +73,7 @@ class QAPipeline:
 
     def answer_steps(self, question: str, passages: list[ScoredChunk], live: bool = True) -> Iterator[str | Answer]:
         """The answer's text in deltas, then the Answer, or an abstention's."""
-        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions)
+        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
         if reason is None:
             answer = yield from split_answer(stream_answer(self.generator, question, passages, live))
             if answer.answer or not answer.abstained:
