@@ -80,6 +80,7 @@ def visit(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Visit]:
 
 def shot(visit: Visit, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    visit.page.mouse.move(0, 0)  # no hover highlight in the picture
     visit.page.screenshot(path=SHOTS / f"{visit.size}-{name}.png", full_page=full_page)
 
 
@@ -119,7 +120,8 @@ def test_ask_read_a_cited_passage_and_follow_up(server: str, visit: Visit) -> No
         {"role": "assistant", "content": expected["answer"]},
     ]
     shot(visit, "2-follow-up")
-    shot(visit, "3-whole-page", full_page=True)
+    if visit.size == "phone":  # on a desktop the question form sticks to the window, across a whole-page picture
+        shot(visit, "3-whole-page", full_page=True)
     assert not visit.problems
 
 
