@@ -170,6 +170,24 @@ def test_keyboard_alone_asks_and_opens_a_citation(server: str, browser: Browser)
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")  # the close button
     expect(page.locator(".passage")).to_be_hidden()
+    expect(page.locator("#question")).to_be_focused()
+    page.locator(".source").first.press("Enter")
+    expect(page.locator(".passage")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator(".passage")).to_be_hidden()
+    visit.context.close()
+
+
+def test_a_new_conversation_forgets_the_old_one(server: str, browser: Browser) -> None:
+    visit = Visit(browser, "desktop")
+    page = visit.page
+    page.goto(server)
+    visit.ask(MLOPS_QUESTION)
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.locator("#intro")).to_be_visible()
+    visit.ask("Which vector databases should I know?")
+    assert [body["history"] for body in visit.asked] == [[], []]
     visit.context.close()
 
 
@@ -209,4 +227,30 @@ def test_errors_are_shown_as_messages(server: str, browser: Browser, route, mess
     if route is not None:  # the server is fine again: "Try again" answers
         error.get_by_role("button", name="Try again").click()
         expect(page.locator(".turn .cite").first).to_be_visible(timeout=30_000)
+    visit.context.close()
+
+
+def sse(*events: tuple[str, dict]) -> str:
+    return "".join(f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (sse(("passages", {"passages": []}), ("delta", {"text": "Kubeflow is one. [1] "})),
+         "The answer was cut off before it finished"),
+        (sse(("passages", {"passages": []}), ("delta", {"text": "Kubeflow is one. [1] "}),
+             ("error", {"error": "LLM server timed out"})),
+         "The answer failed: LLM server timed out"),
+    ],
+)
+def test_a_stream_that_breaks_off_keeps_its_text_and_says_why(server: str, browser: Browser, body: str, message: str) -> None:
+    visit = Visit(browser, "desktop")
+    page = visit.page
+    page.goto(server)
+    page.route("**/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
+    visit.ask(MLOPS_QUESTION)
+    expect(page.locator(".turn .text")).to_have_text("Kubeflow is one. [1]")
+    expect(page.locator(".turn .text .marker")).to_have_text("[1]")  # no citations arrived: not a button
+    expect(page.locator(".turn .error[role=alert]")).to_contain_text(message)
     visit.context.close()
