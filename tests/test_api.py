@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from live_server import live_server
+from live_server import running
 
 from api.app import create_app
 from rag.service import QAService
@@ -337,7 +337,7 @@ def test_rebuild_swaps_in_the_new_index_while_queries_keep_succeeding(
 
 @pytest.fixture(scope="module")
 def server_url(service: QAService):
-    with live_server(create_app(service.settings, service)) as url:
+    with running(create_app(service.settings, service)) as url:
         yield url
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from live_server import live_server
+from live_server import running
 
 from api.app import create_app
 from rag.pipeline import QAPipeline
@@ -167,7 +167,7 @@ def test_a_failure_mid_stream_is_an_error_event_instead_of_done(own_service: QAS
 def test_a_client_that_hangs_up_stops_the_answer(own_service: QAService) -> None:
     slow = SlowStream()
     use_generator(own_service, slow)
-    with live_server(create_app(own_service.settings, own_service)) as url:
+    with running(create_app(own_service.settings, own_service)) as url:
         with httpx.stream("POST", f"{url}/ask/stream", json={"question": MLOPS_QUESTION}, timeout=30) as response:
             assert response.status_code == 200
             lines = response.iter_lines()

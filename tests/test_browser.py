@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from live_server import live_server
+from live_server import running
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 from api.app import create_app
@@ -30,7 +30,7 @@ FOLLOW_UP = "Which of them does the 2024 guide name?"
 
 @pytest.fixture(scope="module")
 def server(service: QAService) -> Iterator[str]:
-    with live_server(create_app(service.settings, service)) as url:
+    with running(create_app(service.settings, service)) as url:
         yield url
 
 
