@@ -136,6 +136,12 @@ class Turn {
     if (response.citations.length) this.answerEl.append(this.sources(response.citations));
     if (response.abstained && response.nearest.length) this.answerEl.append(this.nearest(response.nearest));
     this.answerEl.append(el("p", { class: "turn-links" }, this.link));
+    this.bringIntoView();
+  }
+
+  // A finished answer that runs below the window is scrolled up to its question.
+  bringIntoView() {
+    if (this.el.getBoundingClientRect().bottom > window.innerHeight) this.el.scrollIntoView({ block: "start" });
   }
 
   sources(citations) {
