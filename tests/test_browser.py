@@ -28,6 +28,8 @@ MLOPS_QUESTION = "Which MLOps tools should I learn?"
 VECTOR_QUESTION = "What does the 2024 guide say about vector databases?"
 FOLLOW_UP = "Which ones does it name?"
 
+expect.set_options(timeout=15_000)  # CI machines are shared and slow
+
 
 @pytest.fixture(scope="module")
 def server(service: QAService) -> Iterator[str]:
