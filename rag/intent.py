@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.answerability import answer_type
+from rag.answerability import answer_type, asks_for_quantity
 from rag.editions import preferred_edition, spans_editions
 
 # "List the ...", "What kinds of bias ...", "What are the steps ...": a list whatever the nouns.
@@ -52,12 +52,14 @@ class Intent:
 
     `wants_list`: the items of a list; `both_editions`: each edition's part and a comparison;
     `edition`: the one edition the question names, whose passages alone should answer it;
-    `kind`: the kind of thing a which/what question asks for ("tools")."""
+    `kind`: the kind of thing a which/what question asks for ("tools"); `wants_figure`: a number
+    ("How many projects …?")."""
 
     wants_list: bool = False
     both_editions: bool = False
     edition: str | None = None
     kind: str | None = None
+    wants_figure: bool = False
 
     @property
     def wants_names(self) -> bool:
@@ -73,6 +75,7 @@ def read_intent(question: str, editions: frozenset[str]) -> Intent:
         both_editions=both,
         edition=None if both else preferred_edition(question, editions),
         kind=answer_type(question),
+        wants_figure=asks_for_quantity(question),
     )
 
 

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rag.answerability import has_quantity
 from rag.bm25 import BM25Settings, tokenize
 from rag.comparison import named_terms
 from rag.types import Quote, ScoredChunk
@@ -65,6 +66,7 @@ class SelectionSettings:
     dense_weight: float = 0.3
     item_bonus: float = 0.05
     names_bonus: float = 0.1
+    figure_bonus: float = 0.2
     rank_penalty: float = 0.01
     continuation_gap: float = 0.15  # the rest of the best item, if within this of the best score
     second_gap: float = 0.06  # another sentence, if within this of the best score
@@ -76,10 +78,15 @@ class SelectionSettings:
 
 
 def candidates(
-    passages: list[ScoredChunk], similarity: Iterable[float], settings: SelectionSettings, names_wanted: bool = False
+    passages: list[ScoredChunk],
+    similarity: Iterable[float],
+    settings: SelectionSettings,
+    names_wanted: bool = False,
+    figure_wanted: bool = False,
 ) -> list[Candidate]:
     """Scored candidates of `passages`; `similarity` holds the cosines of `quotable(passages)`, in order.
-    When the question asks for named things (tools, libraries), a sentence that names several gains."""
+    When the question asks for named things (tools, libraries), a sentence that names several gains;
+    when it asks for a figure, a sentence that gives one."""
     found = []
     for (i, j, quote), cosine in zip(quotable(passages), similarity, strict=True):
         p = passages[i]
@@ -87,6 +94,8 @@ def candidates(
         score += settings.item_bonus * is_item(quote.text)
         if names_wanted:
             score += settings.names_bonus * min(len(named_terms(quote.text)), 3) / 3
+        if figure_wanted and has_quantity(quote.text):
+            score += settings.figure_bonus
         found.append(Candidate(i, j, quote, score, p.chunk.doc, p.chunk.section, p.chunk.edition))
     return found
 

@@ -10,7 +10,7 @@ const askButton = document.getElementById("ask");
 const conversationEl = document.getElementById("conversation");
 const intro = document.getElementById("intro");
 let history = []; // [{role, content}], oldest first: what follow-ups are read with
-let busy = false;
+let inFlight = null; // the AbortController of the question being answered
 let turnCount = 0;
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -109,7 +109,8 @@ class Turn {
     this.status = el("p", { class: "status", text: "Searching the guides…" });
     this.textEl = el("div", { class: "text" });
     this.answerEl = el("div", { class: "answer", "aria-live": "polite", "aria-busy": "true" }, this.status, this.textEl);
-    this.passageEl = el("section", { class: "passage", hidden: true, tabindex: "-1", "aria-label": "Cited passage" });
+    this.passageEl = el("section", { class: "passage", hidden: true, tabindex: "-1", "aria-label": "Cited passage",
+      onkeydown: (event) => event.key === "Escape" && this.closePassage() });
     this.link = el("a", { class: "permalink", href: questionLink(question, edition),
       text: history.length ? "Link to this question (asked alone)" : "Link to this question" });
     this.el = el("article", { class: "turn", "aria-labelledby": this.heading.id }, this.heading, this.answerEl, this.passageEl);
@@ -135,6 +136,12 @@ class Turn {
     if (response.citations.length) this.answerEl.append(this.sources(response.citations));
     if (response.abstained && response.nearest.length) this.answerEl.append(this.nearest(response.nearest));
     this.answerEl.append(el("p", { class: "turn-links" }, this.link));
+    this.bringIntoView();
+  }
+
+  // A finished answer that runs below the window is scrolled up to its question.
+  bringIntoView() {
+    if (this.el.getBoundingClientRect().bottom > window.innerHeight) this.el.scrollIntoView({ block: "start" });
   }
 
   sources(citations) {
@@ -162,7 +169,7 @@ class Turn {
     const title = el("h3", { id: `p${this.id}-title` },
       el("span", { class: "n", text: `[${c.n}] ` }), `${editionLabel(c.edition)} · ${sectionLabel(c.section)}`);
     const close = el("button", { type: "button", class: "close", "aria-label": "Close the passage", text: "×",
-      onclick: () => { this.passageEl.hidden = true; this.markCurrent(null); box.focus(); } });
+      onclick: () => this.closePassage() });
     const quoted = c.quotes.length ? "the sentences the answer quotes are highlighted" : "";
     this.passageEl.replaceChildren(
       el("div", { class: "passage-head" }, title, close),
@@ -175,6 +182,12 @@ class Turn {
     this.markCurrent(c.n);
     this.passageEl.focus({ preventScroll: true });
     this.passageEl.scrollIntoView({ block: "nearest" });
+  }
+
+  closePassage() {
+    this.passageEl.hidden = true;
+    this.markCurrent(null);
+    box.focus();
   }
 
   // The markers and source of the passage on show look pressed.
@@ -238,8 +251,8 @@ async function errorMessage(response) {
 
 async function ask(question, edition) {
   question = question.trim();
-  if (!question || busy) return;
-  busy = true;
+  if (!question || inFlight) return;
+  const controller = (inFlight = new AbortController());
   askButton.disabled = true;
   intro.hidden = true;
   const turn = new Turn(question, edition);
@@ -253,6 +266,7 @@ async function ask(question, edition) {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(body),
+      signal: controller.signal,
     });
     if (!response.ok) return turn.fail(await errorMessage(response), retry);
     for await (const { event, data } of readEvents(response)) {
@@ -267,9 +281,9 @@ async function ask(question, edition) {
     }
     turn.fail("The answer was cut off before it finished. The server may have stopped.", retry);
   } catch (error) {
-    turn.fail(`Could not reach the server (${error.message}). Is it running?`, retry);
+    if (error.name !== "AbortError") turn.fail(`Could not reach the server (${error.message}). Is it running?`, retry);
   } finally {
-    busy = false;
+    inFlight = null;
     askButton.disabled = false;
   }
 }
@@ -282,7 +296,7 @@ function selectedEdition() {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  if (busy || !box.value.trim()) {
+  if (inFlight || !box.value.trim()) {
     box.focus();
     return;
   }
@@ -303,6 +317,7 @@ for (const button of document.querySelectorAll(".example")) {
 }
 
 document.getElementById("new-conversation").addEventListener("click", () => {
+  if (inFlight) inFlight.abort(); // the server stops writing the answer
   history = [];
   for (const turn of conversationEl.querySelectorAll(".turn")) turn.remove();
   intro.hidden = false;
