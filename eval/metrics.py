@@ -379,5 +379,6 @@ def lead_hit(answer: str, spans: Sequence[str]) -> float | None:
 
 
 def answer_words(answer: str) -> int:
-    """answer_words = the number of whitespace-separated words, ``[n]`` markers removed."""
-    return len(_MARKERS.sub(" ", answer).split())
+    """answer_words = the number of whitespace-separated words that hold a letter or digit,
+    ``[n]`` markers removed (a lone "." or "-" is no word)."""
+    return sum(1 for w in _MARKERS.sub(" ", answer).split() if re.search(r"[A-Za-z0-9]", w))
