@@ -1,9 +1,13 @@
-"""The HTTP service (CONTRACTS §3): POST /ask, POST /search, GET /health, POST /index/rebuild.
+"""The HTTP service (CONTRACTS §3): POST /ask, POST /search, GET /health, GET /metrics, POST /index/rebuild.
 
-The model and index load once, in the lifespan. Handlers are plain `def`
-(CPU-bound work runs in FastAPI's thread pool). Every error a client can cause
-is a 4xx with a JSON body saying what is wrong; the rest is a JSON 500 without
-a stack trace.
+The model and index load once, in the lifespan, which also starts the one
+query-encoder worker (rag.inference) every route shares. Handlers are plain
+`def` (CPU-bound work runs in FastAPI's thread pool); /health and /metrics are
+`async` so they answer at once however busy the pool is. The edge is in
+`api/limits.py` (body size), `api/metrics.py`, `api/errors.py` (every error one
+JSON shape, documented in the OpenAPI) and `api/server.py` (uvicorn timeouts).
+Routers of other modules are added in `create_app` with `app.include_router`;
+the limits, the 503 on overload and the metrics apply to them too.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.errors import BODY_ERRORS, add_error_handlers, error_responses
+from api.limits import BodySizeLimit
+from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from api.schemas import (
     AskRequest,
     AskResponse,
@@ -30,7 +35,7 @@ from api.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from rag.errors import BadQueryError, IndexIncompatibleError, IndexNotFoundError, RagError
+from rag.errors import BadQueryError, RagError
 from rag.retrieval import Filters
 from rag.service import QAService
 from rag.settings import Settings
@@ -38,17 +43,26 @@ from rag.types import Turn
 
 log = logging.getLogger(__name__)
 
+#: Threads FastAPI may run handlers on beyond the encoder's queue: a request waiting for a thread
+#: is invisible to the queue, so the pool must not be what bounds the waiting.
+SPARE_THREADS = 8
+
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.service = service or QAService(settings)
-        app.state.service.ensure_index()
-        app.state.service.warm_up()
-        app.state.rebuild = RebuildState()
+        qa = app.state.service = service or QAService(settings)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.queue_max + SPARE_THREADS
+        await anyio.to_thread.run_sync(qa.ensure_index)
+        batcher = qa.start_inference_worker(on_batch=metrics.observe_batch)
+        metrics.watch_queue(lambda: batcher.queue_depth)
+        await anyio.to_thread.run_sync(qa.warm_up)
+        app.state.rebuild = RebuildState(metrics)
         yield
+        qa.stop_inference_worker()
 
     app = FastAPI(
         title="guides-qa",
@@ -56,17 +70,25 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         description="Cited answers from machine-learning career guides.",
         lifespan=lifespan,
     )
-    _add_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts the 413s too
+    add_error_handlers(app)
     _add_routes(app, settings)
+    add_metrics_route(app, metrics)
     return app
 
 
 class RebuildState:
-    """At most one background rebuild; its outcome is reported by /health."""
+    """At most one background rebuild; its outcome is reported by /health and counted in /metrics."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: ServiceMetrics) -> None:
         self.running = threading.Event()
         self.last: dict | None = None
+        self.metrics = metrics
+
+    def finish(self, outcome: dict) -> None:
+        self.last = outcome
+        self.metrics.rebuilds.labels(outcome["status"]).inc()
 
 
 def get_service(request: Request) -> QAService:
@@ -77,7 +99,7 @@ Service = Annotated[QAService, Depends(get_service)]
 
 
 def _add_routes(app: FastAPI, settings: Settings) -> None:
-    @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations")
+    @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations", responses=BODY_ERRORS)
     def ask(body: AskRequest, service: Service) -> AskResponse:
         _check_length(body.question, settings)
         history = [Turn(t.role, t.content) for t in body.history]
@@ -96,7 +118,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             timings=result.timings,
         )
 
-    @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
+    @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query", responses=BODY_ERRORS)
     def search(body: SearchRequest, service: Service) -> SearchResponse:
         _check_length(body.query, settings)
         filters = Filters.of(body.docs, body.editions)
@@ -105,8 +127,9 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         return SearchResponse(results=[PassageOut.of(r) for r in results], timings={"retrieve_ms": round(elapsed, 2)})
 
-    @app.get("/health", response_model=HealthResponse, summary="Liveness and the index's identity")
-    def health(request: Request, service: Service) -> HealthResponse:
+    @app.get("/health", response_model=HealthResponse, summary="Liveness and the index's identity",
+             responses=error_responses(503))
+    async def health(request: Request, service: Service) -> HealthResponse:
         manifest = service.engine.index.manifest
         return HealthResponse(
             status="ok",
@@ -116,11 +139,14 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             documents=sorted(manifest.files),
             faiss_index=manifest.faiss_index,
             generator=settings.generator,
+            query_encoder=settings.query_encoder,
+            queue_depth=service.batcher.queue_depth if service.batcher else 0,
             rebuild_running=request.app.state.rebuild.running.is_set(),
             last_rebuild=request.app.state.rebuild.last,
         )
 
-    @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202, summary="Rebuild the index in the background")
+    @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202,
+              summary="Rebuild the index in the background", responses=error_responses(401, 403, 503))
     def rebuild(request: Request, service: Service, authorization: Annotated[str | None, Header()] = None) -> RebuildResponse:
         _authorize(settings, authorization)
         state: RebuildState = request.app.state.rebuild
@@ -132,13 +158,15 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
 
 
 def _run_rebuild(service: QAService, state: RebuildState) -> None:
+    """Any failure, not only the ones we foresaw (an unreadable corpus file is a PermissionError), is
+    reported as failed with its reason: /health must never show the previous success instead."""
     try:
         report = service.rebuild()
-        state.last = {"status": report.status, "chunk_count": report.chunk_count, "embedded": report.embedded,
-                      "seconds": round(report.seconds, 2)}
-    except RagError as e:
-        state.last = {"status": "failed", "error": str(e)}
-        log.warning("rebuild failed: %s", e)
+        state.finish({"status": report.status, "chunk_count": report.chunk_count, "embedded": report.embedded,
+                      "seconds": round(report.seconds, 2)})
+    except Exception as e:
+        state.finish({"status": "failed", "error": str(e) or type(e).__name__})
+        log.warning("rebuild failed: %s", e, exc_info=not isinstance(e, RagError))
     finally:
         state.running.clear()
 
@@ -154,49 +182,3 @@ def _authorize(settings: Settings, authorization: str | None) -> None:
 def _check_length(text: str, settings: Settings) -> None:
     if len(text) > settings.max_question_chars:
         raise BadQueryError(f"text is {len(text)} characters; the limit is {settings.max_question_chars}")
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if not _is_json(request.headers.get("content-type")) and any(e["loc"] == ("body",) for e in exc.errors()):
-            # FastAPI leaves a non-JSON body unparsed; say so instead of "should be a valid dictionary".
-            return JSONResponse(
-                status_code=415, content={"error": "the body must be JSON: send it with Content-Type: application/json"}
-            )
-        errors = [_describe(e) for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"error": "invalid request", "details": errors})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            detail = "the request body is not valid UTF-8: send JSON encoded as UTF-8"
-        return JSONResponse(status_code=exc.status_code, content={"error": detail}, headers=exc.headers)
-
-    @app.exception_handler(BadQueryError)
-    async def bad_query(request: Request, exc: BadQueryError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"error": str(exc)})
-
-    @app.exception_handler(IndexNotFoundError)
-    @app.exception_handler(IndexIncompatibleError)
-    async def index_unavailable(request: Request, exc: RagError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"error": str(exc)})
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(status_code=500, content={"error": "internal error; see the server log"})
-
-
-def _is_json(content_type: str | None) -> bool:
-    media = (content_type or "").split(";")[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-def _describe(error: dict) -> dict:
-    """One validation error as {field, problem}; a JSON syntax error's "loc" is a character offset, not a field."""
-    if error["type"] == "json_invalid":
-        reason = error.get("ctx", {}).get("error", "cannot parse")
-        return {"field": "body", "problem": f"malformed JSON: {reason} at character {error['loc'][-1]}"}
-    return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body", "problem": error["msg"]}

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+from rag.input_text import lone_surrogate, strip_control
 from rag.types import ScoredChunk
 
 MAX_K = 50
+#: The schema's ceiling on question and query length; RAG_MAX_QUESTION_CHARS may set a lower one.
+MAX_TEXT_CHARS = 2000
+MAX_FILTERS = 50
+FilterName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="How many passages to retrieve")
-    editions: list[StrictStr] | None = Field(default=None, description="Only these guide editions, e.g. ['2026']")
-    docs: list[StrictStr] | None = Field(default=None, description="Only these corpus files")
+    editions: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS,
+                                              description="Only these guide editions, e.g. ['2026']")
+    docs: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS, description="Only these corpus files")
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
+def _valid_text(value: str) -> str:
+    """Text that can be encoded and searched: valid Unicode, no control codes (stripped), not blank."""
+    surrogate = lone_surrogate(value)
+    if surrogate is not None:
+        raise ValueError(f"contains a lone surrogate ({surrogate}), which is not a character: send valid Unicode text")
     return value
+
+
+def _searchable_text(value: str) -> str:
+    cleaned = strip_control(_valid_text(value))
+    if not cleaned:
+        raise ValueError("must not be empty or only whitespace")
+    return cleaned
 
 
 class TurnIn(BaseModel):
@@ -33,21 +48,24 @@ class TurnIn(BaseModel):
     role: Literal["user", "assistant"]
     content: StrictStr = Field(max_length=20_000)
 
+    _check = field_validator("content")(_valid_text)
+
 
 class AskRequest(_Query):
-    question: StrictStr = Field(description="A question about machine-learning skills")
+    question: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                                description="A question about machine-learning skills")
     history: list[TurnIn] = Field(
         default=[], max_length=20, description="Earlier turns, oldest first: a follow-up question is read in their context"
     )
 
-    _check = field_validator("question")(_not_blank)
+    _check = field_validator("question")(_searchable_text)
 
 
 class SearchRequest(_Query):
-    query: StrictStr = Field(description="What to look for")
+    query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What to look for")
     mode: Literal["dense", "bm25", "hybrid"] | None = Field(default=None, description="Retriever; default hybrid")
 
-    _check = field_validator("query")(_not_blank)
+    _check = field_validator("query")(_searchable_text)
 
 
 class PassageOut(BaseModel):
@@ -103,6 +121,8 @@ class HealthResponse(BaseModel):
     documents: list[str]
     faiss_index: str
     generator: str
+    query_encoder: str = Field(description="What encodes questions: torch, or onnx-int8 (RAG_QUERY_ENCODER)")
+    queue_depth: int = Field(description="Questions waiting for the query encoder now")
     rebuild_running: bool
     last_rebuild: dict | None = None
 

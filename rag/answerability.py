@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from bm25s.stopwords import STOPWORDS_EN
+
 from rag.types import ScoredChunk
 
 QUANTITY_PASSAGES = 3
@@ -90,6 +92,15 @@ def unknown_terms(question: str, mentions: Mentions) -> list[str]:
     return list(dict.fromkeys(t for t in terms if not mentions(t)))
 
 
+def content_free(question: str, mentions: Mentions | None = None) -> bool:
+    """True when the question holds no word to look up: only symbols or digits ("?!?!;;;"), or only
+    words the guides never use ("lorem ipsum"). Stop words do not count: any text "mentions" them."""
+    words = [w for w in _WORD.findall(question) if len(w) >= 2 and w.lower() not in STOPWORDS_EN]
+    if not words:
+        return True
+    return mentions is not None and not any(mentions(w) for w in words)
+
+
 def evidence_strength(passages: list[ScoredChunk]) -> float:
     """How well the best passage matches the question (max dense cosine)."""
     return max((p.dense for p in passages if p.dense is not None), default=0.0)
@@ -99,6 +110,8 @@ def abstain_reason(
     question: str, passages: list[ScoredChunk], min_strength: float, mentions: Mentions | None = None
 ) -> str | None:
     """Why the passages cannot answer the question, in a sentence for the reader; None when they can."""
+    if content_free(question, mentions):
+        return "The question has no words the guides could answer about."
     unknown = unknown_terms(question, mentions) if mentions else []
     if unknown:
         return f"They never mention {', '.join(unknown)}."
