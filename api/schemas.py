@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
@@ -16,17 +17,15 @@ MAX_FILTERS = 50
 FilterName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 
-class _Query(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="How many passages to retrieve")
-    editions: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS,
-                                              description="Only these guide editions, e.g. ['2026']")
-    docs: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS, description="Only these corpus files")
+def _whole_number(value: object) -> object:
+    """JSON numbers only: 3 and 3.0 (the same integer to JSON Schema), not "3" or true."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a whole number")
+    return value
 
 
 def _valid_text(value: str) -> str:
-    """Text that can be encoded and searched: valid Unicode, no control codes (stripped), not blank."""
+    """Text the model's tokenizer and a JSON response can take: no lone surrogates."""
     surrogate = lone_surrogate(value)
     if surrogate is not None:
         raise ValueError(f"contains a lone surrogate ({surrogate}), which is not a character: send valid Unicode text")
@@ -34,10 +33,27 @@ def _valid_text(value: str) -> str:
 
 
 def _searchable_text(value: str) -> str:
-    cleaned = strip_control(_valid_text(value))
-    if not cleaned:
+    """Valid text with something in it besides whitespace (the schema's `pattern`), cleaned of control codes.
+    Text of nothing but control codes stays as it is: the pipeline abstains on it."""
+    if not _SOMETHING.search(_valid_text(value)):
         raise ValueError("must not be empty or only whitespace")
-    return cleaned
+    return strip_control(value) or value
+
+
+# Python's \S, as the schema's `pattern` is read by Python validators and generators.
+_SOMETHING = re.compile(r"\S")
+_TEXT_SCHEMA = {"pattern": _SOMETHING.pattern}
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=10, ge=1, le=MAX_K, description="How many passages to retrieve")
+    editions: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS,
+                                              description="Only these guide editions, e.g. ['2026']")
+    docs: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS, description="Only these corpus files")
+
+    _check_k = field_validator("k", mode="before")(_whole_number)
 
 
 class TurnIn(BaseModel):
@@ -52,7 +68,7 @@ class TurnIn(BaseModel):
 
 
 class AskRequest(_Query):
-    question: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+    question: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra=_TEXT_SCHEMA,
                                 description="A question about machine-learning skills")
     history: list[TurnIn] = Field(
         default=[], max_length=20, description="Earlier turns, oldest first: a follow-up question is read in their context"
@@ -62,7 +78,8 @@ class AskRequest(_Query):
 
 
 class SearchRequest(_Query):
-    query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What to look for")
+    query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra=_TEXT_SCHEMA,
+                             description="What to look for")
     mode: Literal["dense", "bm25", "hybrid"] | None = Field(default=None, description="Retriever; default hybrid")
 
     _check = field_validator("query")(_searchable_text)
