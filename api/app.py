@@ -56,10 +56,11 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     async def lifespan(app: FastAPI):
         qa = app.state.service = service or QAService(settings)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.queue_max + SPARE_THREADS
-        await anyio.to_thread.run_sync(qa.ensure_index)
+        qa.ensure_index()
+        qa.warm_up()  # on this thread (the main one under `rag serve`) first: see QAService.warm_up
         batcher = qa.start_inference_worker(on_batch=metrics.observe_batch)
         metrics.watch_queue(lambda: batcher.queue_depth)
-        await anyio.to_thread.run_sync(qa.warm_up)
+        qa.warm_up()
         app.state.rebuild = RebuildState(metrics)
         yield
         qa.stop_inference_worker()
