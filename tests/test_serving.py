@@ -259,7 +259,9 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(built_index: Path, tm
             reply = read_response(s, timeout=30)
         assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
         assert json.loads(reply.partition(b"\r\n\r\n")[2])["abstained"] is False
-        assert served.proc.wait(30) == 0
+        # uvicorn re-raises the signal once it has shut down cleanly, so the exit status is "killed by SIGTERM"
+        assert served.proc.wait(30) in (0, -signal.SIGTERM)
+        assert "Finished server process" in served.log.read_text()
     finally:
         served.stop()
 
