@@ -38,24 +38,28 @@ class GatedEncoder:
         return self.embedder.encode_queries(queries)
 
 
+def queued_behind_a_busy_worker(encoder: BatchingEncoder, gated: GatedEncoder, questions: list[str]) -> np.ndarray:
+    """Hold the worker inside a first batch, queue `questions` (one caller each) behind it, then let it go;
+    returns the callers' vectors."""
+    with ThreadPoolExecutor(len(questions) + 1) as pool:
+        first = pool.submit(encoder.encode_queries, ["warm the worker"])
+        assert gated.entered.wait(30)
+        futures = [pool.submit(encoder.encode_queries, [q]) for q in questions]
+        while encoder.queue_depth < len(questions):
+            threading.Event().wait(0.01)
+        gated.gate.set()
+        first.result(30)
+        return np.vstack([f.result(30) for f in futures])
+
+
 def test_concurrent_callers_get_their_own_vectors_from_batches(embedder: Embedder) -> None:
     batches: list[int] = []
     gated = GatedEncoder(embedder)
     encoder = BatchingEncoder(gated, max_batch=16, on_batch=lambda requests, texts, seconds: batches.append(texts))
     try:
-        expected = embedder.encode_queries(QUESTIONS)
-        with ThreadPoolExecutor(len(QUESTIONS) + 1) as pool:
-            first = pool.submit(encoder.encode_queries, ["warm the worker"])
-            assert gated.entered.wait(30)
-            # the worker is busy with `first`: the next questions queue up and go out as one batch
-            futures = [pool.submit(encoder.encode_queries, [q]) for q in QUESTIONS]
-            while encoder.queue_depth < len(QUESTIONS):
-                threading.Event().wait(0.01)
-            gated.gate.set()
-            first.result(30)
-            got = np.vstack([f.result(30) for f in futures])
-        np.testing.assert_allclose(got, expected, atol=1e-5)
-        assert batches == [1, len(QUESTIONS)]
+        got = queued_behind_a_busy_worker(encoder, gated, QUESTIONS)
+        np.testing.assert_allclose(got, embedder.encode_queries(QUESTIONS), atol=1e-5)
+        assert batches == [1, len(QUESTIONS)]  # the waiting questions went out as one batch
         assert gated.threads == {"query-encoder"}
     finally:
         gated.gate.set()
@@ -88,14 +92,7 @@ def test_max_batch_splits_a_long_queue(embedder: Embedder) -> None:
     gated = GatedEncoder(embedder)
     encoder = BatchingEncoder(gated, max_batch=4, on_batch=lambda requests, texts, seconds: batches.append(texts))
     try:
-        with ThreadPoolExecutor(len(QUESTIONS) + 1) as pool:
-            first = pool.submit(encoder.encode_queries, ["first"])
-            assert gated.entered.wait(30)
-            futures = [pool.submit(encoder.encode_queries, [q]) for q in QUESTIONS]
-            while encoder.queue_depth < len(QUESTIONS):
-                threading.Event().wait(0.01)
-            gated.gate.set()
-            [f.result(30) for f in [first, *futures]]
+        queued_behind_a_busy_worker(encoder, gated, QUESTIONS)
         assert batches == [1, 4, 2]
     finally:
         gated.gate.set()
