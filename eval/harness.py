@@ -24,6 +24,7 @@ CUTOFFS = (1, 3, 5, 10)
 # Enough passages to fill the largest context budget even with small chunks.
 CONTEXT_PASSAGES = 40
 ANSWER_METRICS = ("keyword_recall", "citation_precision", "abstain_accuracy", "false_abstain_rate")
+SHAPE_METRICS = ("answer_precision", "lead_hit", "answer_words")
 
 
 @dataclass
@@ -68,6 +69,19 @@ def score_answer(question: GoldenQuestion, answer: Answer) -> dict[str, float]:
     precision = m.citation_precision([c.text for c in answer.citations], question.spans)
     if precision is not None:
         scores["citation_precision"] = precision
+    if not answer.abstained:
+        scores |= score_shape(answer.answer, question.spans)
+    return scores
+
+
+def score_shape(answer: str, spans: list[str]) -> dict[str, float]:
+    """The answer-shape metrics (CONTRACTS §1) of one answer that did not abstain."""
+    scores: dict[str, float] = {"answer_words": float(m.answer_words(answer))}
+    precision, lead = m.answer_precision(answer, spans), m.lead_hit(answer, spans)
+    if precision is not None:
+        scores["answer_precision"] = precision
+    if lead is not None:
+        scores["lead_hit"] = lead
     return scores
 
 

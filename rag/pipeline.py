@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.answerability import Mentions, abstain_reason
+from rag.answerability import Mentions, NearTerms, abstain_reason
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
 from rag.types import Answer, ScoredChunk, Turn
@@ -28,12 +28,18 @@ class QAPipeline:
     """
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, abstain_threshold: float, mentions: Mentions | None = None
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        abstain_threshold: float,
+        mentions: Mentions | None = None,
+        near: NearTerms | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.abstain_threshold = abstain_threshold
         self.mentions = mentions
+        self.near = near
 
     def ask(
         self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = ()
@@ -49,7 +55,7 @@ class QAPipeline:
         return AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
 
     def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions)
+        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
         if reason is not None:
             return abstention(self.generator.name, reason)
         answer = self.generator.generate(question, passages)

@@ -14,6 +14,7 @@ from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
 from rag.index import Index, load_index
 from rag.inference import BatchingEncoder, BatchObserver, QueryEncoder
+from rag.neighbours import NearTerms
 from rag.onnx_encoder import OnnxQueryEncoder
 from rag.pipeline import QAPipeline
 from rag.retrieval import HybridRetriever
@@ -134,7 +135,10 @@ class QAService:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
         self._check_query_encoder(index)
         retriever = HybridRetriever.from_settings(index, self.query_encoder, self.settings)  # type: ignore[arg-type]
-        pipeline = QAPipeline(retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions)
+        pipeline = QAPipeline(
+            retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
+            NearTerms(self.query_encoder),  # type: ignore[arg-type]
+        )
         return Engine(index, retriever, pipeline)
 
     def _check_query_encoder(self, index: Index) -> None:
