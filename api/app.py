@@ -4,8 +4,9 @@ The model and index load once, in the lifespan, which also starts the one
 query-encoder worker (rag.inference) every route shares. Handlers are plain
 `def` (CPU-bound work runs in FastAPI's thread pool); /health and /metrics are
 `async` so they answer at once however busy the pool is. The edge is in
-`api/limits.py` (body size), `api/metrics.py`, `api/errors.py` (every error one
-JSON shape, documented in the OpenAPI) and `api/server.py` (uvicorn timeouts).
+`api/admission.py` (503 beyond RAG_QUEUE_MAX requests), `api/limits.py` (body
+size), `api/metrics.py`, `api/errors.py` (every error one JSON shape,
+documented in the OpenAPI) and `api/server.py` (uvicorn timeouts).
 Routers of other modules are added in `create_app` with `app.include_router`;
 the limits, the 503 on overload and the metrics apply to them too.
 """
@@ -22,6 +23,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 
+from api.admission import AdmissionLimit
 from api.errors import BODY_ERRORS, add_error_handlers, error_responses
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
@@ -43,10 +45,6 @@ from rag.types import Turn
 
 log = logging.getLogger(__name__)
 
-#: Threads FastAPI may run handlers on beyond the encoder's queue: a request waiting for a thread
-#: is invisible to the queue, so the pool must not be what bounds the waiting.
-SPARE_THREADS = 8
-
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -55,7 +53,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         qa = app.state.service = service or QAService(settings)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.queue_max + SPARE_THREADS
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         qa.ensure_index()
         qa.warm_up()  # on this thread (the main one under `rag serve`) first: see QAService.warm_up
         batcher = qa.start_inference_worker(on_batch=metrics.observe_batch)
@@ -72,7 +70,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts the 413s too
+    app.add_middleware(AdmissionLimit, max_in_flight=settings.queue_max)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts the 413s and 503s too
     add_error_handlers(app)
     _add_routes(app, settings)
     add_metrics_route(app, metrics)

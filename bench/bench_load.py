@@ -244,14 +244,15 @@ def print_tables(results: dict) -> None:
                   f"above ~1 other work shared the CPUs); server: {results['code']} {' '.join(results['env'])}")
     t = Table(title=f"/ask + /search mixed, k={K}, {results['questions']} golden questions")
     for col in ("clients", "ok", "failed", "req/s", "x 1 client", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                "/search p50", "/ask p50", "/health p99", "server cores"):
+                "/search p50", "/ask p50", "/health p99", "server cores", "CPU ms/req"):
         t.add_column(col, justify="right")
     base = results["levels"][0]["throughput"]
     for r in results["levels"]:
         f = (lambda v: "-" if v is None else f"{v:.1f}")
         t.add_row(str(r["clients"]), str(r["ok"]), f"{r['failed']} {r['failures'] or ''}", f"{r['throughput']:.1f}",
                   f"{r['throughput'] / base:.2f}x", f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]), f(r["max_ms"]),
-                  f(r["search_p50_ms"]), f(r["ask_p50_ms"]), f(r["health_p99_ms"]), f"{r['server_cores']:.2f}")
+                  f(r["search_p50_ms"]), f(r["ask_p50_ms"]), f(r["health_p99_ms"]), f"{r['server_cores']:.2f}",
+                  f"{1000 * r['server_cores'] / r['throughput']:.1f}")
     console.print(t)
     enc = results["bare_encode_p50_ms"]
     one = results["levels"][0]

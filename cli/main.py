@@ -175,7 +175,7 @@ def serve(
 ) -> None:
     """Run the HTTP service (POST /ask, POST /search, GET /health, GET /metrics); builds the index first if missing.
 
-    Limits come from the environment: RAG_MAX_BODY_BYTES, RAG_QUEUE_MAX (503 beyond it),
+    Limits come from the environment: RAG_MAX_BODY_BYTES, RAG_QUEUE_MAX (503 beyond it), RAG_WORKER_THREADS,
     RAG_REQUEST_READ_TIMEOUT_S, RAG_KEEP_ALIVE_TIMEOUT_S, RAG_GRACEFUL_SHUTDOWN_S; the
     question encoder from RAG_QUERY_ENCODER (torch or onnx-int8)."""
     import uvicorn

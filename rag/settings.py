@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     batch_max: int = Field(default=16, ge=1, le=256)
     batch_wait_ms: float = Field(default=0.0, ge=0, le=100)
     queue_max: int = Field(default=64, ge=1)
+    worker_threads: int = Field(default=32, ge=1, le=256)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     keep_alive_timeout_s: int = Field(default=5, ge=1)
     request_read_timeout_s: float = Field(default=10.0, gt=0)
