@@ -119,14 +119,17 @@ class BatchingEncoder:
                 deadline = time.monotonic() + self.max_wait
                 while self._texts(batch) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                     self._ready.wait(left)
-                    batch += self._take(self.max_batch - self._texts(batch))
+                    batch += self._take(self.max_batch - self._texts(batch), at_least_one=False)
             return batch
 
-    def _take(self, budget: int | None = None) -> list[_Request]:
-        """Waiting requests up to `budget` texts; always at least one, so a big request is not stuck."""
+    def _take(self, budget: int | None = None, at_least_one: bool = True) -> list[_Request]:
+        """Waiting requests, in order, up to `budget` texts; at least one when asked, so that a request
+        bigger than a batch is not stuck."""
         budget = self.max_batch if budget is None else budget
         taken: list[_Request] = []
-        while self._waiting and (not taken or self._texts(taken) + len(self._waiting[0].texts) <= budget):
+        while self._waiting and (
+            (at_least_one and not taken) or self._texts(taken) + len(self._waiting[0].texts) <= budget
+        ):
             taken.append(self._waiting.popleft())
         return taken
 

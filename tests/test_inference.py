@@ -124,3 +124,17 @@ def test_closed_encoder_finishes_queued_work_then_refuses(embedder: Embedder) ->
     encoder.close()
     with pytest.raises(RuntimeError, match="closed"):
         encoder.encode_queries(["after close"])
+
+
+def test_max_wait_gathers_a_question_that_arrives_just_after(embedder: Embedder) -> None:
+    batches: list[int] = []
+    encoder = BatchingEncoder(embedder, max_wait_ms=500, on_batch=lambda requests, texts, seconds: batches.append(texts))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(encoder.encode_queries, [QUESTIONS[0]])
+            threading.Event().wait(0.05)  # well inside the 500 ms the worker waits for company
+            second = pool.submit(encoder.encode_queries, QUESTIONS[1:3])
+            assert first.result(30).shape[0] == 1 and second.result(30).shape[0] == 2
+        assert batches == [3]
+    finally:
+        encoder.close()
