@@ -96,7 +96,42 @@ def list_models() -> dict[str, Any]:
     return {"object": "list", "data": [_model_card()]}
 
 
-@router.get("/models/{model}", summary="One model (OpenAI format)")
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error shape."""
+
+    error: OpenAIErrorDetail
+
+
+def _inline(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with its `$defs` written in place, to sit inside the OpenAPI document."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        return [resolve(item) for item in node] if isinstance(node, list) else node
+
+    return resolve(schema)
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    reasons = {400: "Bad request: not JSON, an invalid field, no user question, n > 1, a question over the limit",
+               404: "No such model (only `guides-qa`)", 413: "The body is larger than the limit",
+               503: "Busy (retry after Retry-After seconds) or no usable index"}
+    return {status: {"model": OpenAIError, "description": reasons[status]} for status in statuses}
+
+
+@router.get("/models/{model}", summary="One model (OpenAI format)", responses=_errors(404))
 def retrieve_model(model: str) -> Any:
     if model != MODEL_ID:
         return _unknown_model(model).response()
@@ -106,7 +141,9 @@ def retrieve_model(model: str) -> Any:
 @router.post(
     "/chat/completions",
     summary="Answer the last user message, in context (OpenAI Chat Completions)",
-    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **_errors(400, 404, 413, 503)},
+    # The body is parsed in the route (errors in OpenAI's shape), so its schema is declared here.
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _inline(ChatRequest)}}}},
 )
 async def chat_completions(request: Request, service: Service) -> Any:
     try:

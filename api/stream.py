@@ -20,6 +20,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Service, check_length
+from api.errors import BODY_ERRORS
 from api.schemas import AskRequest, AskResponse, PassageOut
 from rag.errors import RagError
 from rag.pipeline import AskResult
@@ -37,7 +38,10 @@ Step = Found | str | AskResult
     "/ask/stream",
     summary="Answer a question, streamed as server-sent events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, then done (or error)"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, then done (or error)"},
+        **BODY_ERRORS,
+    },
 )
 async def ask_stream(body: AskRequest, request: Request, service: Service) -> EventSourceResponse:
     check_length(body.question, service.settings)

@@ -157,8 +157,8 @@ def use_generator(service: QAService, generator: object) -> None:
 
 
 def test_a_failure_mid_stream_is_an_error_event_instead_of_done(own_service: QAService) -> None:
-    use_generator(own_service, FailingStream())
     with TestClient(create_app(own_service.settings, own_service)) as c:
+        use_generator(own_service, FailingStream())  # after startup, which loads the engine afresh
         events = stream(c, {"question": MLOPS_QUESTION})
     assert [name for name, _ in events] == ["passages", "delta", "error"]
     assert events[-1][1] == {"error": "internal error; see the server log"}
@@ -166,8 +166,8 @@ def test_a_failure_mid_stream_is_an_error_event_instead_of_done(own_service: QAS
 
 def test_a_client_that_hangs_up_stops_the_answer(own_service: QAService) -> None:
     slow = SlowStream()
-    use_generator(own_service, slow)
     with running(create_app(own_service.settings, own_service)) as url:
+        use_generator(own_service, slow)
         with httpx.stream("POST", f"{url}/ask/stream", json={"question": MLOPS_QUESTION}, timeout=30) as response:
             assert response.status_code == 200
             lines = response.iter_lines()

@@ -17,6 +17,7 @@ from pathlib import Path
 from served import Served
 
 MIN_CASES = 1000
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(built_index: Path, tmp_path: Path) -> None:
@@ -26,7 +27,8 @@ def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(built_index: Path, tmp
     report = tmp_path / "report.json"
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "run", f"{served.url}/openapi.json", "--checks", "all",
+            [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{served.url}/openapi.json",
+             "--checks", "all",
              "--mode", "all", "--phases", "coverage,fuzzing", "--max-examples", "500", "--seed", "7",
              "--workers", "2", "--request-timeout", "30", "--header", "Authorization: Bearer fuzz-token",
              "--generation-database", "none", "--report", "json", "--report-json-path", str(report)],
