@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.build import BuildReport, build_index
-from rag.embedding import Embedder
+from rag.embedding import Embedder, PassageEncoder
 from rag.errors import IndexNotFoundError
 from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
@@ -60,9 +60,10 @@ class QAService:
         """Load the model now, so the first request does not pay for it."""
         self.embedder.encode_queries(["warm up"])
 
-    def build(self, force: bool = False, progress: bool = False) -> BuildReport:
+    def build(self, force: bool = False, progress: bool = False, encoder: PassageEncoder | None = None) -> BuildReport:
         s = self.settings
-        return build_index(s.corpus_dir, s.index_dir, s.index_settings(self.embedder), self.embedder, force=force, progress=progress)
+        return build_index(s.corpus_dir, s.index_dir, s.index_settings(self.embedder), self.embedder, force=force,
+                           progress=progress, encoder=encoder)
 
     def rebuild(self, force: bool = False) -> BuildReport:
         """Build, then swap the serving engine; one rebuild at a time."""
