@@ -34,6 +34,7 @@ from rag.chunking import chunk_document
 from rag.corpus import corpus_files, file_sha256, load_corpus
 from rag.embedding import Embedder, PassageEncoder, passage_text
 from rag.errors import CorpusError, IndexBuildError, RagError
+from rag.formats import EXTRACTED_DIR, needs_extraction
 from rag.index import CHUNKS, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
 from rag.progress import embedding_progress
 from rag.types import Document
@@ -137,14 +138,24 @@ def write_documents(
     doc_files = {d.doc: d.sha256 for d in docs}
     skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
     bm25 = BM25Index.build(texts, settings.bm25)
-    _swap_in(index_dir, lambda staging: write_index(
-        staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
-        vectors[len(chunks) :], bm25,
-    ))
+    def write(staging: Path) -> None:
+        write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
+                    vectors[len(chunks) :], bm25)
+        _write_extracted(staging, docs)
+
+    _swap_in(index_dir, write)
     chunk_missing = sum(1 for k in keys[: len(chunks)] if k not in cache)
     return BuildReport(
         status="built", chunk_count=len(chunks), embedded=chunk_missing, reused=len(chunks) - chunk_missing, skipped=skipped
     )
+
+
+def _write_extracted(folder: Path, docs: list[Document]) -> None:
+    """The text chunked from each HTML/PDF guide: its chunks' `start`/`end` point into it."""
+    for doc in docs:
+        if needs_extraction(doc.doc):
+            (folder / EXTRACTED_DIR).mkdir(exist_ok=True)
+            (folder / EXTRACTED_DIR / f"{doc.doc}.txt").write_text(doc.raw, encoding="utf-8")
 
 
 def _encode(encoder: PassageEncoder, texts: list[str], progress: bool) -> np.ndarray:

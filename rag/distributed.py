@@ -15,12 +15,13 @@ started when something needs embedding: a no-op rebuild never connects.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from rag.embedding import length_sorted_slices
+from rag.embedding import PASSAGES_PER_CALL, length_sorted_slices
 from rag.errors import IndexBuildError
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,11 @@ class RayEncoder:
     """A PassageEncoder (see rag.embedding) that runs on the Ray cluster at `address`
     ("local" starts one in this process, "auto" finds a running one)."""
 
-    def __init__(self, address: str, batch_size: int = 32, workers: int | None = None, local_cpus: int | None = None):
+    def __init__(self, address: str, batch_size: int = 32, slice_size: int = PASSAGES_PER_CALL,
+                 local_cpus: int | None = None) -> None:
         self.address = address
         self.batch_size = batch_size
-        self.workers = workers
+        self.slice_size = slice_size
         self.local_cpus = local_cpus
 
     def __call__(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
@@ -74,6 +76,8 @@ class RayEncoder:
         import rag
 
         runtime_env = {"py_modules": [str(Path(rag.__file__).parent)]}
+        if self.address not in (LOCAL, "auto"):
+            _check_reachable(self.address)
         try:
             if self.address == LOCAL:
                 ray.init(num_cpus=self.local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
@@ -88,9 +92,9 @@ class RayEncoder:
         import ray
         from ray.util import ActorPool
 
-        slices = length_sorted_slices(texts)
+        slices = length_sorted_slices(texts, self.slice_size)
         worker = ray.remote(num_cpus=1, max_restarts=RESTARTS, max_task_retries=RESTARTS)(EncoderWorker)
-        count = min(self.workers or int(ray.cluster_resources().get("CPU", 1)), len(slices)) or 1
+        count = max(1, min(int(ray.cluster_resources().get("CPU", 1)), len(slices)))
         log.info("embedding %d passages on %d Ray workers", len(texts), count)
         pool = ActorPool([worker.remote(self.batch_size) for _ in range(count)])
         jobs = ((i, [texts[j] for j in rows]) for i, rows in enumerate(slices))
@@ -102,3 +106,13 @@ class RayEncoder:
             if on_batch:
                 on_batch(len(block))
         return vectors
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after Ray's minute of reconnect attempts, when nothing listens at HOST:PORT."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as e:
+        raise IndexBuildError(f"cannot connect to Ray at {address!r} ({e}) — start it with 'ray start --head' "
+                              "or pass --ray local") from e
