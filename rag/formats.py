@@ -13,6 +13,7 @@ sentence-case heading on its own line ("## Feature engineering") would fool.
 from __future__ import annotations
 
 import io
+import logging
 import re
 
 from rag.errors import CorpusError
@@ -104,6 +105,8 @@ def pdf_text(data: bytes, fallback_title: str) -> str:
     """Text of a PDF, page by page under `## Page N` headings (pages numbered from 1)."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes; our one warning line says what matters
 
     try:
         reader = PdfReader(io.BytesIO(data))
