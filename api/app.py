@@ -15,26 +15,28 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.deps import Service, check_length
+from api.openai_compat import router as openai_router
+from api.pages import router as pages_router
 from api.schemas import (
     AskRequest,
     AskResponse,
-    CitationOut,
     HealthResponse,
     PassageOut,
     RebuildResponse,
     SearchRequest,
     SearchResponse,
 )
+from api.stream import router as stream_router
 from rag.errors import BadQueryError, IndexIncompatibleError, IndexNotFoundError, RagError
 from rag.retrieval import Filters
 from rag.service import QAService
 from rag.settings import Settings
-from rag.types import Turn
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     )
     _add_error_handlers(app)
     _add_routes(app, settings)
+    app.include_router(stream_router)
+    app.include_router(pages_router)
+    app.include_router(openai_router)
     return app
 
 
@@ -69,36 +74,16 @@ class RebuildState:
         self.last: dict | None = None
 
 
-def get_service(request: Request) -> QAService:
-    return request.app.state.service
-
-
-Service = Annotated[QAService, Depends(get_service)]
-
-
 def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations")
     def ask(body: AskRequest, service: Service) -> AskResponse:
-        _check_length(body.question, settings)
-        history = [Turn(t.role, t.content) for t in body.history]
-        result = service.engine.pipeline.ask(
-            body.question, k=body.k, filters=Filters.of(body.docs, body.editions), history=history
-        )
-        answer = result.answer
-        nearest = [PassageOut.of(p) for p in result.passages[:3]] if answer.abstained else []
-        return AskResponse(
-            answer=answer.answer,
-            abstained=answer.abstained,
-            citations=[CitationOut.model_validate(c.to_json()) for c in answer.citations],
-            nearest=nearest,
-            generator=answer.generator,
-            notice=answer.notice,
-            timings=result.timings,
-        )
+        check_length(body.question, settings)
+        result = service.engine.pipeline.ask(body.question, k=body.k, filters=body.filters(), history=body.turns())
+        return AskResponse.of(result)
 
     @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
     def search(body: SearchRequest, service: Service) -> SearchResponse:
-        _check_length(body.query, settings)
+        check_length(body.query, settings)
         filters = Filters.of(body.docs, body.editions)
         started = time.perf_counter()
         results = service.retriever(body.mode).retrieve(body.query, k=body.k, filters=filters)
@@ -149,11 +134,6 @@ def _authorize(settings: Settings, authorization: str | None) -> None:
     expected = f"Bearer {settings.admin_token.get_secret_value()}"
     if authorization is None or not secrets.compare_digest(authorization.encode(), expected.encode()):
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-
-def _check_length(text: str, settings: Settings) -> None:
-    if len(text) > settings.max_question_chars:
-        raise BadQueryError(f"text is {len(text)} characters; the limit is {settings.max_question_chars}")
 
 
 def _add_error_handlers(app: FastAPI) -> None:

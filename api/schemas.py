@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from rag.types import ScoredChunk
+from rag.pipeline import AskResult
+from rag.retrieval import Filters
+from rag.types import ScoredChunk, Turn
 
 MAX_K = 50
 
@@ -17,6 +19,9 @@ class _Query(BaseModel):
     k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="How many passages to retrieve")
     editions: list[StrictStr] | None = Field(default=None, description="Only these guide editions, e.g. ['2026']")
     docs: list[StrictStr] | None = Field(default=None, description="Only these corpus files")
+
+    def filters(self) -> Filters | None:
+        return Filters.of(self.docs, self.editions)
 
 
 def _not_blank(value: str) -> str:
@@ -41,6 +46,9 @@ class AskRequest(_Query):
     )
 
     _check = field_validator("question")(_not_blank)
+
+    def turns(self) -> list[Turn]:
+        return [Turn(t.role, t.content) for t in self.history]
 
 
 class SearchRequest(_Query):
@@ -88,6 +96,19 @@ class AskResponse(BaseModel):
     generator: str
     notice: str | None = None
     timings: dict[str, float]
+
+    @classmethod
+    def of(cls, result: AskResult) -> AskResponse:
+        answer = result.answer
+        return cls(
+            answer=answer.answer,
+            abstained=answer.abstained,
+            citations=[CitationOut.model_validate(c.to_json()) for c in answer.citations],
+            nearest=[PassageOut.of(p) for p in result.passages[:3]] if answer.abstained else [],
+            generator=answer.generator,
+            notice=answer.notice,
+            timings=result.timings,
+        )
 
 
 class SearchResponse(BaseModel):

@@ -9,7 +9,7 @@ from rich.progress import track
 
 from cli.main import print_table
 from eval.golden import load_golden
-from eval.harness import ANSWER_METRICS, evaluate, write_run
+from eval.harness import ANSWER_METRICS, SHAPE_METRICS, FollowupMode, evaluate, write_run
 from rag.service import QAService
 from rag.settings import RetrievalMode, Settings
 
@@ -18,7 +18,8 @@ BEIR_COLUMNS = ["ndcg@10", "recall@100", "mrr@10"]
 
 
 def run_golden_eval(
-    console: Console, service: QAService, golden: Path, k: int, out_dir: Path | None, modes: list[RetrievalMode]
+    console: Console, service: QAService, golden: Path, k: int, out_dir: Path | None, modes: list[RetrievalMode],
+    followup: FollowupMode = "context",
 ) -> None:
     """Evaluate each mode; answers are generated for the configured mode only (they do not vary by
     retriever in a side-by-side comparison worth its time)."""
@@ -32,6 +33,7 @@ def run_golden_eval(
             k=k,
             pipeline=service.engine.pipeline if answering else None,
             progress=lambda it, m=mode: track(it, description=f"{m:>6}", console=console, transient=True),
+            followup=followup,
         )
         summaries[mode] = run.summary()
         if out_dir is not None and (answering or len(modes) == 1):
@@ -41,7 +43,8 @@ def run_golden_eval(
     main_mode = service.settings.retrieval_mode if service.settings.retrieval_mode in summaries else modes[0]
     main = summaries[main_mode]
     print_table(console, f"by type ({main_mode})", main["by_type"], RETRIEVAL_COLUMNS + list(ANSWER_METRICS))
-    print_table(console, f"answers ({main_mode})", {"overall": main["overall"]}, list(ANSWER_METRICS))
+    answers = {"overall": main["overall"], **main["by_type"]}
+    print_table(console, f"answers ({main_mode})", answers, list(ANSWER_METRICS + SHAPE_METRICS))
     if out_dir is not None:
         console.print(f"wrote {out_dir}/metrics.json, retrieved.jsonl, answers.jsonl")
 

@@ -165,6 +165,8 @@ def eval_command(
     beir: Annotated[Optional[Path], typer.Option("--beir", help="A BEIR-format folder to benchmark instead")] = None,
     split: Annotated[str, typer.Option("--split", help="BEIR qrels split")] = "test",
     beir_index: Annotated[Path, typer.Option("--beir-index", help="Index folder for the BEIR corpus")] = Path("runs/beir-index"),
+    followup: Annotated[str, typer.Option(
+        "--followup-mode", help="Questions with history: read alone, prefixed with the earlier questions, or in context")] = "context",
     index: IndexOpt = None,
 ) -> None:
     """Score a golden set (or a BEIR benchmark) and print a table."""
@@ -174,11 +176,13 @@ def eval_command(
     _check_modes(modes, mode, "dense, bm25, hybrid or all")
     if (golden is None) == (beir is None):
         _fail("give exactly one of --golden FILE or --beir DIR")
+    if followup not in ("alone", "prefix", "context"):
+        _fail(f"--followup-mode must be alone, prefix or context, not {followup!r}")
     try:
         if beir is not None:
             run_beir_eval(out, beir, split, beir_index, modes)
         else:
-            run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes)
+            run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes, followup)  # type: ignore[arg-type]
     except RagError as e:
         _fail(str(e))
 
@@ -204,6 +208,21 @@ def serve(
     if report:
         out.print(f"built the index: {report.chunk_count} chunks in {report.seconds:.1f} s")
     uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
+
+
+@app.command("mcp")
+def mcp_command(corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
+    """Run an MCP server over stdio with the tools search_guides and ask_guides, for agent hosts
+    (builds the index first if missing). Configure a host with the command: rag mcp"""
+    from api.mcp_server import serve_stdio
+
+    service = QAService(_settings(corpus, index))
+    try:
+        service.ensure_index()
+        service.warm_up()
+    except RagError as e:
+        _fail(str(e))
+    serve_stdio(service)
 
 
 def main() -> None:

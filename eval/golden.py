@@ -18,6 +18,11 @@ class Evidence(BaseModel):
     text: str = Field(min_length=1)
 
 
+class HistoryTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
 class GoldenQuestion(BaseModel):
     id: str
     question: str = Field(min_length=1)
@@ -25,6 +30,8 @@ class GoldenQuestion(BaseModel):
     evidence: list[Evidence]
     answer_keywords: list[str]
     type: QuestionType
+    # Earlier turns of a conversation, oldest first: `question` is a follow-up to them.
+    history: list[HistoryTurn] = []
 
     @property
     def spans(self) -> list[str]:

@@ -12,18 +12,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
+from typing import Literal
 
 from eval import metrics as m
 from eval.golden import GoldenQuestion
+from rag.conversation import retrieve_in_context
 from rag.pipeline import QAPipeline
 from rag.retrieval import Retriever
-from rag.types import Answer, ScoredChunk
+from rag.types import Answer, ScoredChunk, Turn
 
 CONTEXT_BUDGETS = (2000, 4000)
 CUTOFFS = (1, 3, 5, 10)
 # Enough passages to fill the largest context budget even with small chunks.
 CONTEXT_PASSAGES = 40
+# How a follow-up (a question with `history`) is read: alone, naively prefixed with the
+# earlier user questions, or in context (rag.conversation, what the service does).
+FollowupMode = Literal["alone", "prefix", "context"]
 ANSWER_METRICS = ("keyword_recall", "citation_precision", "abstain_accuracy", "false_abstain_rate")
+SHAPE_METRICS = ("answer_precision", "lead_hit", "answer_words")
 
 
 @dataclass
@@ -68,6 +74,19 @@ def score_answer(question: GoldenQuestion, answer: Answer) -> dict[str, float]:
     precision = m.citation_precision([c.text for c in answer.citations], question.spans)
     if precision is not None:
         scores["citation_precision"] = precision
+    if not answer.abstained:
+        scores |= score_shape(answer.answer, question.spans)
+    return scores
+
+
+def score_shape(answer: str, spans: list[str]) -> dict[str, float]:
+    """The answer-shape metrics (CONTRACTS §1) of one answer that did not abstain."""
+    scores: dict[str, float] = {"answer_words": float(m.answer_words(answer))}
+    precision, lead = m.answer_precision(answer, spans), m.lead_hit(answer, spans)
+    if precision is not None:
+        scores["answer_precision"] = precision
+    if lead is not None:
+        scores["lead_hit"] = lead
     return scores
 
 
@@ -77,19 +96,30 @@ def evaluate(
     k: int = 10,
     pipeline: QAPipeline | None = None,
     progress: Callable[[Iterable], Iterable] = lambda it: it,
+    followup: FollowupMode = "context",
 ) -> EvalRun:
     """Retrieve (and, with a pipeline, answer) every question and score it."""
     run = EvalRun()
     for question in progress(questions):
-        passages = retriever.retrieve(question.question, k=max(k, CONTEXT_PASSAGES))
+        asked, passages = _retrieve(question, retriever, max(k, CONTEXT_PASSAGES), followup)
         scores = score_retrieval(question, [p.chunk.text for p in passages], k) if question.answerable else {}
         run.retrieved.append({"id": question.id, "retrieved": [_passage_row(p) for p in passages]})
         if pipeline is not None:
-            answer = pipeline.answer(question.question, passages)
+            answer = pipeline.answer(asked, passages)
             scores |= score_answer(question, answer)
             run.answers.append({"id": question.id, **answer.to_json()})
         run.rows.append((question, scores))
     return run
+
+
+def _retrieve(question: GoldenQuestion, retriever: Retriever, k: int, followup: FollowupMode) -> tuple[str, list[ScoredChunk]]:
+    """The question to answer and its passages; a question without history is read alone in every mode."""
+    if followup == "prefix" and question.history:
+        asked = " ".join([t.content for t in question.history if t.role == "user"] + [question.question])
+        return asked, retriever.retrieve(asked, k=k)
+    history = [Turn(t.role, t.content) for t in question.history] if followup == "context" else []
+    contextualised, passages = retrieve_in_context(retriever, question.question, history, k)
+    return contextualised.question, passages
 
 
 def write_run(run: EvalRun, out_dir: Path) -> None:

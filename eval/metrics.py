@@ -45,6 +45,10 @@ __all__ = [
     "citation_precision",
     "abstain_accuracy",
     "false_abstain_rate",
+    "answer_sentences",
+    "answer_precision",
+    "lead_hit",
+    "answer_words",
 ]
 
 #: ``cov[i][j]`` is True when passage ``i`` (rank ``i + 1``) covers span ``j``.
@@ -320,3 +324,61 @@ def false_abstain_rate(abstained_on_answerable: Sequence[bool]) -> float | None:
     if not abstained_on_answerable:
         return None
     return sum(1 for a in abstained_on_answerable if a) / len(abstained_on_answerable)
+
+
+# --------------------------------------------------------------------------
+# Answer shape (answerable questions the answer did not abstain on)
+# --------------------------------------------------------------------------
+
+_MARKERS = re.compile(r"(?:\s*\[\d{1,3}\])+")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+_EDITION_LEAD = re.compile(
+    r"^\s*(?:according to the [^:\n]{1,40}?|the [^:\n]{1,40}? says|[^:\n]{1,60}? adds)\s*:\s*", re.IGNORECASE
+)
+MIN_SENTENCE_CHARS = 12
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The answer's sentences, as the answer-shape metrics read them.
+
+    The ``[n]`` markers are removed and each one ends a sentence; text between
+    markers is further split after ``.``, ``!`` or ``?`` followed by a capital
+    or digit. A leading "According to the 2024 guide:", "The 2026 guide says:"
+    or "... adds:" is dropped from each piece, and pieces under 12 normalised
+    characters are ignored.
+    """
+    sentences = []
+    for piece in _MARKERS.split(answer):
+        for sentence in _SENTENCE_BREAK.split(piece):
+            sentence = _EDITION_LEAD.sub("", sentence).strip()
+            if len(normalize(sentence)) >= MIN_SENTENCE_CHARS:
+                sentences.append(sentence)
+    return sentences
+
+
+def _inside_evidence(sentence: str, spans: Sequence[str]) -> bool:
+    return any(covers(span, sentence) for span in spans)
+
+
+def answer_precision(answer: str, spans: Sequence[str]) -> float | None:
+    """answer_precision = |{sentences s : some span covers s}| / |sentences|, over
+    :func:`answer_sentences`; None when the answer has no sentence."""
+    sentences = answer_sentences(answer)
+    if not sentences:
+        return None
+    return sum(_inside_evidence(s, spans) for s in sentences) / len(sentences)
+
+
+def lead_hit(answer: str, spans: Sequence[str]) -> float | None:
+    """lead_hit = 1.0 when some span covers the answer's first sentence, else 0.0;
+    None when the answer has no sentence."""
+    sentences = answer_sentences(answer)
+    if not sentences:
+        return None
+    return float(_inside_evidence(sentences[0], spans))
+
+
+def answer_words(answer: str) -> int:
+    """answer_words = the number of whitespace-separated words that hold a letter or digit,
+    ``[n]`` markers removed (a lone "." or "-" is no word)."""
+    return sum(1 for w in _MARKERS.sub(" ", answer).split() if re.search(r"[A-Za-z0-9]", w))

@@ -24,6 +24,7 @@ from eval.harness import evaluate, mean_scores, score_answer
 from rag.build import build_index
 from rag.embedding import Embedder
 from rag.extractive import ExtractiveGenerator
+from rag.selection import SelectionSettings
 from rag.index import load_index
 from rag.retrieval import HybridRetriever
 from rag.service import QAService
@@ -61,16 +62,17 @@ def _retrievers():
 
 
 GENERATOR_GRID = {
-    "relative_floor": (0.5, 0.6),
-    "new_passage_gap": (0.05, 0.1, 0.15, 0.2, 1.0),
-    "max_sentences": (4, 6, 8),
-    "rank_penalty": (0.06, 0.1),
+    "second_gap": (0.03, 0.06, 0.1),
+    "list_gap": (0.0, 0.05, 0.1),
+    "names_bonus": (0.0, 0.1),
+    "dense_weight": (0.0, 0.3),
 }
+GENERATOR_METRICS = ("keyword_recall", "citation_precision", "answer_precision", "lead_hit", "answer_words")
 
 
 def sweep_generator(golden: Path) -> list[dict]:
-    """Answer metrics of the extractive generator for every setting in GENERATOR_GRID;
-    passages are retrieved once, as the pipeline would."""
+    """Answer metrics of the extractive generator for every setting in GENERATOR_GRID (fields
+    of `SelectionSettings`); passages are retrieved once, as the pipeline would."""
     service = QAService(Settings())
     service.ensure_index()
     engine = service.engine
@@ -78,9 +80,11 @@ def sweep_generator(golden: Path) -> list[dict]:
     rows = []
     for values in itertools.product(*GENERATOR_GRID.values()):
         params = dict(zip(GENERATOR_GRID, values))
-        generator = ExtractiveGenerator(service.embedder, stored_vectors=engine.index.sentence_vectors_of, **params)
+        generator = ExtractiveGenerator(
+            service.embedder, SelectionSettings(**params), stored_vectors=engine.index.sentence_vectors_of
+        )
         scores = mean_scores(score_answer(q, generator.generate(q.question, passages)) for q, passages in cases)
-        row = {**params, "keyword_recall": scores["keyword_recall"], "citation_precision": scores["citation_precision"]}
+        row = {**params, **{m: scores.get(m) for m in GENERATOR_METRICS}}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows

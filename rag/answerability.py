@@ -19,12 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rag.bm25 import BM25Settings, tokenize
 from rag.types import ScoredChunk
 
 QUANTITY_PASSAGES = 3
+_TERMS = BM25Settings()
 
 #: Whether the guides mention a term anywhere (e.g. `BM25Index.mentions`).
 Mentions = Callable[[str], bool]
+#: Whether some word of these passages means nearly the same as a term (`rag.neighbours.NearTerms`).
+NearTerms = Callable[[str, list[ScoredChunk]], bool]
 
 _ASKS_QUANTITY = re.compile(
     # "how much weight/emphasis ..." asks how important, not for a figure
@@ -36,8 +40,13 @@ _ASKS_QUANTITY = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\w.-])[$€£]?\d[\d,.]*")
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_NUMBER_WORDS = r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|dozen)"
+# A figure that counts or measures: "3 projects", "80%", "ten minutes", "hundreds of hours".
+_COUNTED = re.compile(rf"(?<![\w.-])(?:(?!(?:19|20)\d\d\b)\d[\d,.]*\s*(?:%|percent\b|[a-z]{{3,}})|{_NUMBER_WORDS}\s+(?:of\s+)?[a-z]{{3,}})", re.IGNORECASE)
 _NAME_BEFORE = re.compile(r"[A-Z][A-Za-z]*\s$")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
+# "c++", "C#", "F#": written with symbols the index's tokenizer drops, so looked for literally.
+_SYMBOL_NAME = re.compile(r"[A-Za-z]+(?:\+\+|#)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“(]\s*)$")
 _PRONOUN = re.compile(r"I(?:['’](?:m|ve|d|ll))?")
 _AUX = r"(?:do|does|did|should|can|could|would|will|is|are|was|were|has|have|had|must|might|may)\b"
@@ -52,27 +61,39 @@ def asks_for_quantity(question: str) -> bool:
 
 
 def has_quantity(text: str) -> bool:
-    """A number that is not a year or part of a name ("GPT-4", "Claude 3.5", "Llama 3")."""
+    """A figure: a number that is not a year or part of a name ("GPT-4", "Claude 3.5", "Llama 3"),
+    or one that counts something ("Build 3 projects", "80% of"), in digits or words ("three")."""
+    if _COUNTED.search(text):
+        return True
     return any(
         not _YEAR.fullmatch(m.group(0).rstrip(".,")) and not _NAME_BEFORE.search(text[max(0, m.start() - 20) : m.start()])
         for m in _NUMBER.finditer(text)
     )
 
 
+def gives_figure(question: str, passages: list[ScoredChunk]) -> bool:
+    """Whether a sentence of the passages gives a figure about what the question asks: it has a
+    quantity and shares a term with the question ("How many projects …?" / "Build 3 projects")."""
+    terms = set(tokenize([_ASKS_QUANTITY.sub(" ", question)], _TERMS)[0])
+    sentences = _sentences(passages)
+    return any(has_quantity(text) and terms & set(words) for text, words in zip(sentences, tokenize(sentences, _TERMS)))
+
+
 def names(question: str) -> list[str]:
-    """Words written as names: capitalised mid-sentence ("Rust") or with inner capitals
-    ("LoRA", "CUDA", "PhD") anywhere; not the pronoun "I". None in a question written in
-    Title Case or capitals, where capitals say nothing."""
+    """Words written as names: capitalised mid-sentence ("Rust"), with inner capitals
+    ("LoRA", "CUDA", "PhD") or with the symbols of a language name ("c++", "C#") anywhere; not
+    the pronoun "I". Only the symbol names in a question written in Title Case or capitals,
+    where capitals say nothing."""
     words = list(_WORD.finditer(question))
     long_words = [m.group(0) for m in words if len(m.group(0)) >= 4]
     if long_words and all(w[0].isupper() for w in long_words):
-        return []
+        return [m.group(0) for m in words if _SYMBOL_NAME.fullmatch(m.group(0))]
     found = []
     for m in words:
         word = m.group(0)
         inner_capitals = any(c.isupper() for c in word[1:])
         mid_sentence = word[0].isupper() and not _SENTENCE_START.search(question[: m.start()])
-        if (inner_capitals or mid_sentence) and not _PRONOUN.fullmatch(word):
+        if (inner_capitals or mid_sentence or _SYMBOL_NAME.fullmatch(word)) and not _PRONOUN.fullmatch(word):
             found.append(word)
     return found
 
@@ -83,11 +104,15 @@ def answer_type(question: str) -> str | None:
     return match.group(1) if match else None
 
 
-def unknown_terms(question: str, mentions: Mentions) -> list[str]:
-    """The question's names and answer type that the guides never mention."""
+def unknown_terms(question: str, mentions: Mentions, passages: list[ScoredChunk] = ()) -> list[str]:
+    """The question's names and answer type that the guides never mention. A name written with
+    symbols ("c++") is looked for literally in the passages, since the vocabulary drops them."""
     kind = answer_type(question)
     terms = names(question) + ([kind] if kind else [])
-    return list(dict.fromkeys(t for t in terms if not mentions(t)))
+    text = " ".join(p.chunk.text.lower() for p in passages)
+    return list(dict.fromkeys(
+        t for t in terms if (t.lower() not in text if _SYMBOL_NAME.fullmatch(t) else not mentions(t))
+    ))
 
 
 def evidence_strength(passages: list[ScoredChunk]) -> float:
@@ -96,15 +121,29 @@ def evidence_strength(passages: list[ScoredChunk]) -> float:
 
 
 def abstain_reason(
-    question: str, passages: list[ScoredChunk], min_strength: float, mentions: Mentions | None = None
+    question: str,
+    passages: list[ScoredChunk],
+    min_strength: float,
+    mentions: Mentions | None = None,
+    near: NearTerms | None = None,
 ) -> str | None:
-    """Why the passages cannot answer the question, in a sentence for the reader; None when they can."""
-    unknown = unknown_terms(question, mentions) if mentions else []
+    """Why the passages cannot answer the question, in a sentence for the reader; None when they can.
+
+    A name the vocabulary lacks still counts as mentioned when `near` finds a word of the top
+    passages that means nearly the same ("European" and "EU"); a kind of thing asked for does not
+    ("Which books …?" is not answered by a passage on courses)."""
+    unknown = unknown_terms(question, mentions, passages) if mentions else []
+    if unknown and near is not None:
+        asked_names = set(names(question))
+        unknown = [t for t in unknown if t not in asked_names or not near(t, passages[:QUANTITY_PASSAGES])]
     if unknown:
         return f"They never mention {', '.join(unknown)}."
+    unmade = unmade_comparison(question, passages[:QUANTITY_PASSAGES])
+    if unmade:
+        return f"They never compare {' and '.join(unmade)}."
     if evidence_strength(passages) < min_strength:
         return "No passage is close enough to the question."
-    if asks_for_quantity(question) and not any(has_quantity(p.chunk.text) for p in passages[:QUANTITY_PASSAGES]):
+    if asks_for_quantity(question) and not gives_figure(question, passages[:QUANTITY_PASSAGES]):
         return "The closest passages give no figure for it."
     return None
 
@@ -113,3 +152,37 @@ def is_answerable(
     question: str, passages: list[ScoredChunk], min_strength: float, mentions: Mentions | None = None
 ) -> bool:
     return abstain_reason(question, passages, min_strength, mentions) is None
+
+
+# "Is Kubeflow or Argo the better choice?", "Which is more accurate, Prophet or ARIMA?", "X vs Y".
+_COMPARES = re.compile(
+    r"\b(?:better|best|worse|worst|more \w+|less \w+|faster|slower|easier|harder|preferable|superior|versus|vs\.?)"
+    r"(?=\W|$)",
+    re.IGNORECASE,
+)
+_CHOICE = re.compile(r"\b(?:or|vs\.?|versus)\b", re.IGNORECASE)
+# What a sentence that compares two things says: "X is better than Y", "preferred over", "unlike".
+_COMPARISON_CUE = re.compile(
+    r"\b(?:better|worse|more|less|than|over|instead|prefer\w*|faster|slower|superior|outperform\w*|unlike|vs\.?|versus|whereas)\b",
+    re.IGNORECASE,
+)
+
+
+def unmade_comparison(question: str, passages: list[ScoredChunk]) -> list[str]:
+    """The two names a question asks to choose between ("Prophet or ARIMA?"), when no sentence of
+    the passages names both and compares; empty for any other question. The guides list tools
+    side by side far more often than they rank them, and a list is no answer to "which is better"."""
+    options = names(question)
+    if len(options) < 2 or not (_COMPARES.search(question) and _CHOICE.search(question)):
+        return []
+    first, second = options[0].lower(), options[1].lower()
+    for sentence in _sentences(passages):
+        text = sentence.lower()
+        if first in text and second in text and _COMPARISON_CUE.search(text):
+            return []
+    return options[:2]
+
+
+def _sentences(passages: list[ScoredChunk]) -> list[str]:
+    """The passages' sentences (a passage with no sentence boundaries is one sentence)."""
+    return [text for p in passages for text in ([q.text for q in p.chunk.quotes()] or [p.chunk.text])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,21 @@ def tokenize(texts: list[str], settings: BM25Settings) -> list[list[str]]:
     return [list(t) for t in tokens]
 
 
+# Endings that make a name into the adjective or people of it: Europe → European, Asia → Asian.
+_DERIVED = ("an", "ean", "ian", "n", "ese", "ic", "ish", "i")
+
+
+def variants(word: str) -> list[str]:
+    """`word` and the words that name the same thing in another form: its derived adjectives
+    and the base they come from ("europe" ↔ "european", "asia" ↔ "asian")."""
+    found = [word]
+    if len(word) >= 4:
+        found += [word + ending for ending in _DERIVED]
+        found += [word[: -len(ending)] for ending in _DERIVED if word.endswith(ending) and len(word) - len(ending) >= 4]
+        found += [word[: -len(ending)] + "e" for ending in ("an", "ean") if word.endswith(ending)]
+    return found
+
+
 class BM25Index:
     """A bm25s index over passages, scoring every passage for a query."""
 
@@ -64,8 +80,15 @@ class BM25Index:
         return int(self._model.scores["num_docs"])
 
     def mentions(self, text: str) -> bool:
-        """True when every term of `text` (stemmed, stop-words dropped) occurs in some passage."""
-        return all(t in self._model.vocab_dict for t in tokenize([text], self.settings)[0])
+        """True when every term of `text` (stemmed, stop-words dropped) occurs in some passage,
+        as itself or as a variant: "Europe" is mentioned by "European", "Wi-Fi" by "wifi"."""
+        vocabulary = self._model.vocab_dict
+        if all(t in vocabulary for t in tokenize([text], self.settings)[0]):
+            return True
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        forms = [" ".join(variants(w)) for w in words] + ["".join(words)]
+        known = [any(t in vocabulary for t in stems) for stems in tokenize(forms, self.settings)]
+        return all(known[: len(words)]) or known[-1]
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros when no query term is known)."""

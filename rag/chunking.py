@@ -107,8 +107,8 @@ def _split_unit(raw: str, unit: Unit) -> list[Unit]:
     mid = words[len(words) // 2].start() + unit.start
     left, right = raw[unit.start : mid].rstrip(), raw[mid : unit.end]
     return [
-        Unit(unit.section, unit.start, unit.start + len(left), clean_text(left)),
-        Unit(unit.section, mid, unit.end, clean_text(right)),
+        Unit(unit.section, unit.start, unit.start + len(left), clean_text(left), unit.filler),
+        Unit(unit.section, mid, unit.end, clean_text(right), unit.filler),
     ]
 
 
@@ -127,6 +127,7 @@ def _make_chunk(doc: Document, units: list[Unit]) -> Chunk:
         title=doc.title,
         edition=doc.edition,
         sentences=tuple(sentences),
+        filler=tuple(u.filler for u in units),
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.filler import filler_rule
 from rag.formats import EXTRACTED_SUFFIXES, UnreadableDocument, extract_text, extracted_units, needs_extraction
 from rag.types import Document, Unit
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 CORPUS_SUFFIXES = (".txt", ".md") + EXTRACTED_SUFFIXES
 _OTHERS = "/".join(EXTRACTED_SUFFIXES)
+# Bumped whenever parsing, sentence splitting or filler rules change what a guide's units are:
+# the index records it, so a build after such a change re-chunks instead of calling it a no-op.
+PARSER_VERSION = 2
 
 _LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 _BREADCRUMB = re.compile(r"(?:\[[^\]\n]+\]\([^)\n]*\)\s*>\s*)+")
@@ -39,7 +43,11 @@ _BOLD_HEADING = re.compile(r"\*\*([^*\n]{3,80}?):?\*\*:?(?=\s+[*•\-–]\s)")
 _BOLD_HEADING_LEVEL = 6
 _FOOTER_START = re.compile(r"^[ \t]*(?:Looking for someone\?|Related Articles)[ \t]*$", re.MULTILINE)
 # Where a new unit starts inside a block of body text: bullet glyphs, list numbers.
-_ITEM_BREAK = re.compile(r"\n+|(?:^|(?<=\s))(?:[•*\-–]|\d{1,2}\.)[ \t]+(?=[A-Z*\[])", re.MULTILINE)
+# A dash marks an item only at the start of a line: mid-line it is punctuation
+# ("AWS Certified Solutions Architect – Associate").
+_ITEM_BREAK = re.compile(
+    r"\n+|(?:^|(?<=\s))(?:[•*]|\d{1,2}\.)[ \t]+(?=[A-Z*\[])|^[ \t]*[\-–][ \t]+(?=[A-Z*\[])", re.MULTILINE
+)
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“*\[]?[A-Z0-9])")
 _ABBREVIATIONS = (
     "e.g.", "i.e.", "vs.", "etc.", "Dr.", "Mr.", "Ms.", "U.S.", "approx.", "et al.", "cf.", "Fig.", "Figs.", "ca.",
@@ -251,7 +259,7 @@ def _body_units(raw: str, start: int, end: int, section: str) -> Iterator[Unit]:
         for sentence_start, sentence_end in split_sentences(raw, item.start, item.end):
             text = clean_text(raw[sentence_start:sentence_end])
             if re.search(r"[A-Za-z0-9]", text):
-                yield Unit(section=section, start=sentence_start, end=sentence_end, text=text)
+                yield Unit(section=section, start=sentence_start, end=sentence_end, text=text, filler=filler_rule(text))
 
 
 def _split(raw: str, start: int, end: int, pattern: re.Pattern[str]) -> Iterator[_Span]:
@@ -275,12 +283,14 @@ def split_sentences(raw: str, start: int = 0, end: int | None = None) -> Iterato
     """(start, end) offsets of the sentences of `raw[start:end]`, trimmed of spaces and bullet glyphs.
 
     Splits after `.`, `!` or `?` (and closing quotes) followed by space and a
-    capital or digit, except after common abbreviations ("e.g.", "et al.").
+    capital or digit, except after common abbreviations ("e.g.", "et al.") and
+    inside parentheses ("(e.g. GPT-4. It ...)" stays whole).
     """
     end = len(raw) if end is None else end
     pos = start
     for m in _SENTENCE_END.finditer(raw, start, end):
-        if raw[pos : m.start()].endswith(_ABBREVIATIONS):
+        before = raw[pos : m.start()]
+        if before.endswith(_ABBREVIATIONS) or before.count("(") > before.count(")"):
             continue
         yield from ((s.start, s.end) for s in _stripped(raw, pos, m.start()))
         pos = m.end()

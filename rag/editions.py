@@ -29,7 +29,12 @@ _REFERENCE = re.compile(
     rf"|\b(?:the\s+)?(?:{_YEAR[1:-1]}|{'|'.join(_AGE)})\s+one\b",
     re.IGNORECASE,
 )
-_SEVERAL = re.compile(r"\b(?:both|each|guides|editions|articles|versions)\b", re.IGNORECASE)
+# "both guides", "each edition", "the guides": several editions. Not a bare "versions" or "each"
+# ("my library versions", "each feature").
+_SEVERAL = re.compile(
+    r"\b(?:both|each|either|all|two)\s+(?:of\s+the\s+)?(?:guides?|editions?|articles?|versions?)\b|\b(?:guides|editions)\b",
+    re.IGNORECASE,
+)
 
 
 def edition_references(question: str) -> frozenset[str]:

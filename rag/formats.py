@@ -17,6 +17,7 @@ import logging
 import re
 
 from rag.errors import CorpusError
+from rag.filler import filler_rule
 from rag.types import Unit
 
 HTML_SUFFIXES = (".html", ".htm")
@@ -58,7 +59,8 @@ def extracted_units(raw: str) -> tuple[Unit, ...]:
             continue
         section = " > ".join(h for _, h in path) or "Introduction"
         for start, end in split_sentences(raw, line.start(), line.end()):
-            units.append(Unit(section=section, start=start, end=end, text=clean_text(raw[start:end])))
+            text = clean_text(raw[start:end])
+            units.append(Unit(section=section, start=start, end=end, text=text, filler=filler_rule(text)))
     return tuple(units)
 
 

@@ -53,6 +53,8 @@ class IndexSettings(BaseModel, frozen=True):
     chunker: ChunkerSettings
     passage_template: PassageTemplate
     bm25: BM25Settings
+    # rag.corpus.PARSER_VERSION; None in indexes built before it was recorded.
+    parser_version: int | None = None
 
 
 class IndexManifest(BaseModel):

@@ -1,17 +1,24 @@
 """An answer generator backed by any OpenAI-compatible chat-completions server.
 
 Ollama, vLLM, llama.cpp's server and OpenAI all speak `POST {base_url}/chat/completions`.
-The model only sees numbered passages and must cite them as [n]; a reply that cites
-nothing valid is not trusted. When the server fails, the fallback (extractive)
-generator answers instead, with a notice saying so, so a flaky LLM never breaks a query.
+The model only sees numbered passages and must cite them as [n]. Its reply is checked
+sentence by sentence against the passages it cites (rag.grounding): a wrong marker is
+taken off, a sentence no cited passage supports is dropped, and a reply left citing
+nothing is not trusted. When the server fails, the fallback (extractive) generator
+answers instead, with a notice saying so, so a flaky LLM never breaks a query.
+
+`stream` relays the reply's text as the server sends it (OpenAI server-sent events),
+then yields the checked Answer: its text may be shorter than the deltas joined.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import tiktoken
@@ -19,21 +26,25 @@ import tiktoken
 from rag.chunking import TOKEN_ENCODING, count_tokens
 from rag.errors import GeneratorError
 from rag.generation import NOT_COVERED, Generator
+from rag.grounding import check_citations
 from rag.types import Answer, Citation, ScoredChunk
 
 log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You answer questions about machine-learning career guides using ONLY the numbered passages "
-    "in the user's message, never your own knowledge. Mark every claim with the number of the "
-    "passage that supports it in square brackets, like [1] or [2][3]; cite only passage numbers "
-    "that appear in the message. When the passages come from different editions of the guide "
-    "(e.g. the 2024 and the 2026 guide), say which edition (year) says what. If the passages do "
-    f"not answer the question, reply with exactly this sentence and nothing else: {NOT_COVERED}"
+    "in the user's message, never your own knowledge. Your first sentence answers the question "
+    "directly. Be short and say only what was asked: one or two sentences when the question asks "
+    "for one thing; when it asks for several things (tools, skills, steps), the items, one per "
+    'line starting with "- "; when it asks about both editions of the guide, what each edition '
+    "says, then one sentence comparing them (what both share, what only one has). No introduction, "
+    "no filler, no advice of your own. End every sentence and every item with the number of the "
+    "passage that says it, in square brackets, like [1] or [2][3]; cite only passage numbers that "
+    "appear in the message, and only a passage that says what the sentence says. When the passages "
+    "come from different editions of the guide (e.g. the 2024 and the 2026 guide), say which edition "
+    "(year) says what. If the passages do not answer the question, reply with exactly this sentence "
+    f"and nothing else: {NOT_COVERED}"
 )
-
-# One to three digits: "[2024]" is a year the model quoted, not a passage number.
-_MARKER = re.compile(r"([ \t]*)\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 class LLMGenerator:
@@ -67,11 +78,37 @@ class LLMGenerator:
         try:
             reply = self._complete(build_messages(question, sent))
         except GeneratorError as exc:
-            log.warning("LLM generation failed, answering extractively: %s", exc)
-            answer = self.fallback.generate(question, passages)
-            notice = f"LLM server at {self.base_url} failed ({exc}); answered extractively instead."
-            return dataclasses.replace(answer, notice=notice)
+            return self._fall_back(question, passages, exc)
         return parse_reply(reply, passages[: len(sent)])
+
+    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Answer]:
+        """The reply's text deltas as the server sends them, then the checked Answer. When the
+        server fails, the fallback's answer (its text as one delta if nothing was sent yet).
+        Closing the iterator closes the upstream request."""
+        if not passages:
+            answer = _abstain()
+            yield answer.answer
+            yield answer
+            return
+        sent = budget_passages(passages, self.context_tokens)
+        deltas: list[str] = []
+        try:
+            for delta in self._complete_stream(build_messages(question, sent)):
+                deltas.append(delta)
+                yield delta
+        except GeneratorError as exc:
+            answer = self._fall_back(question, passages, exc)
+            if not deltas:
+                yield answer.answer
+            yield answer
+            return
+        yield parse_reply("".join(deltas), passages[: len(sent)])
+
+    def _fall_back(self, question: str, passages: list[ScoredChunk], exc: GeneratorError) -> Answer:
+        log.warning("LLM generation failed, answering extractively: %s", exc)
+        answer = self.fallback.generate(question, passages)
+        notice = f"LLM server at {self.base_url} failed ({exc}); answered extractively instead."
+        return dataclasses.replace(answer, notice=notice)
 
     def close(self) -> None:
         with self._lock:
@@ -88,16 +125,9 @@ class LLMGenerator:
 
     def _complete(self, messages: list[dict[str, str]]) -> str:
         """The assistant's reply text; every failure becomes a GeneratorError with a short reason."""
-        url = f"{self.base_url.rstrip('/')}/chat/completions"
-        body = {"model": self.model, "messages": messages, "temperature": 0, "stream": False}
-        try:
-            response = self._http().post(url, json=body)
-        except httpx.TimeoutException as exc:
-            raise GeneratorError(f"timed out after {self.timeout:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise GeneratorError(f"{type(exc).__name__}: {exc}") from exc
-        if not response.is_success:
-            raise GeneratorError(f"HTTP {response.status_code}")
+        with self._transport_errors():
+            response = self._http().post(self._url(), json=self._body(messages, stream=False))
+        _check_status(response)
         try:
             content = response.json()["choices"][0]["message"]["content"]
         except (ValueError, LookupError, TypeError) as exc:
@@ -105,6 +135,55 @@ class LLMGenerator:
         if not isinstance(content, str):
             raise GeneratorError("reply has no text content")
         return content
+
+    def _complete_stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """The reply's text pieces from the server's `data:` events, up to `data: [DONE]`."""
+        body = self._body(messages, stream=True)
+        with self._transport_errors(), self._http().stream("POST", self._url(), json=body) as response:
+            _check_status(response)
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, comments, "event:" lines
+                data = line.removeprefix("data:").strip()
+                if data == "[DONE]":
+                    return
+                delta = _delta_text(data)
+                if delta:
+                    yield delta
+        raise GeneratorError("the stream ended before [DONE]")
+
+    def _url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/chat/completions"
+
+    def _body(self, messages: list[dict[str, str]], stream: bool) -> dict:
+        return {"model": self.model, "messages": messages, "temperature": 0, "stream": stream}
+
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise GeneratorError(f"timed out after {self.timeout:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise GeneratorError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _check_status(response: httpx.Response) -> None:
+    if not response.is_success:
+        raise GeneratorError(f"HTTP {response.status_code}")
+
+
+def _delta_text(data: str) -> str:
+    """The text of one `chat.completion.chunk` (empty for a chunk without any, e.g. usage)."""
+    try:
+        chunk = json.loads(data)
+        if "error" in chunk:
+            raise GeneratorError(f"error in stream: {str(chunk['error'])[:200]}")
+        choices = chunk["choices"]
+        content = choices[0]["delta"].get("content") if choices else None
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise GeneratorError("malformed stream chunk") from exc
+    return content if isinstance(content, str) else ""
 
 
 def budget_passages(passages: list[ScoredChunk], context_tokens: int) -> list[str]:
@@ -146,7 +225,8 @@ def build_messages(question: str, rendered: list[str]) -> list[dict[str, str]]:
 
 
 def parse_reply(reply: str, sent: list[ScoredChunk]) -> Answer:
-    """An Answer citing the passages the reply marks; abstains when it cites none validly.
+    """An Answer citing the passages the reply marks, checked against them (rag.grounding);
+    abstains when no supported sentence cites a passage.
 
     `sent` are the passages the prompt numbered 1..len(sent); markers outside that
     range are dropped from the text, and citations keep the prompt's numbering.
@@ -154,17 +234,7 @@ def parse_reply(reply: str, sent: list[ScoredChunk]) -> Answer:
     text = reply.strip()
     if _normalise(text).startswith(_normalise(NOT_COVERED)):
         return _abstain()
-    cited: list[int] = []
-
-    def keep_valid(match: re.Match[str]) -> str:
-        lead, numbers = match.groups()
-        valid = [n for n in dict.fromkeys(map(int, numbers.split(","))) if 1 <= n <= len(sent)]
-        for n in valid:
-            if n not in cited:
-                cited.append(n)
-        return f"{lead}[{', '.join(map(str, valid))}]" if valid else ""
-
-    text = _MARKER.sub(keep_valid, text).strip()
+    text, cited = check_citations(text, [p.chunk.text for p in sent])
     if not cited:
         log.warning("LLM reply cites no passage; not trusted: %.80r", reply)
         return _abstain()

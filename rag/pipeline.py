@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.answerability import Mentions, abstain_reason
+from rag.answerability import Mentions, NearTerms, abstain_reason
+from rag.conversation import retrieve_in_context
 from rag.generation import NOT_COVERED, Generator
 from rag.retrieval import Filters, Retriever
+from rag.streaming import Found, sentence_deltas, split_answer, stream_answer
 from rag.types import Answer, ScoredChunk, Turn
 
 
@@ -28,34 +30,58 @@ class QAPipeline:
     """
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, abstain_threshold: float, mentions: Mentions | None = None
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        abstain_threshold: float,
+        mentions: Mentions | None = None,
+        near: NearTerms | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.abstain_threshold = abstain_threshold
         self.mentions = mentions
+        self.near = near
 
     def ask(
         self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = ()
     ) -> AskResult:
-        """Answer `question`; `history` holds the conversation's earlier turns, oldest first
-        (not used yet: follow-up questions are read alone)."""
+        """Answer `question`; `history` holds the conversation's earlier turns, oldest first, and
+        a follow-up is answered as the conversation means it (see rag.conversation)."""
+        *_, result = self.steps(question, k, filters, history, live=False)
+        return result
+
+    def steps(
+        self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = (),
+        live: bool = True,
+    ) -> Iterator[Found | str | AskResult]:
+        """The one path of `ask` and of a streamed answer: the passages found, the answer's
+        text in deltas, then the AskResult. `live` lets a generator that can stream do so
+        (else it writes the whole answer first). Closing the iterator early stops the work."""
         started = time.perf_counter()
-        passages = self.retriever.retrieve(question, k=k, filters=filters)
+        asked, passages = retrieve_in_context(self.retriever, question, history, k, filters)
         retrieved = time.perf_counter()
-        answer = self.answer(question, passages)
+        yield Found(passages)
+        answer = yield from split_answer(self.answer_steps(asked.question, passages, live))
         done = time.perf_counter()
         timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
-        return AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
+        yield AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
 
     def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions)
-        if reason is not None:
-            return abstention(self.generator.name, reason)
-        answer = self.generator.generate(question, passages)
-        if answer.abstained and not answer.answer:
-            return abstention(self.generator.name)
+        *_, answer = self.answer_steps(question, passages, live=False)
         return answer
+
+    def answer_steps(self, question: str, passages: list[ScoredChunk], live: bool = True) -> Iterator[str | Answer]:
+        """The answer's text in deltas, then the Answer, or an abstention's."""
+        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
+        if reason is None:
+            answer = yield from split_answer(stream_answer(self.generator, question, passages, live))
+            if answer.answer or not answer.abstained:
+                yield answer
+                return
+        answer = abstention(self.generator.name, reason or "")
+        yield from sentence_deltas(answer.answer)
+        yield answer
 
 
 def abstention(generator: str, reason: str = "") -> Answer:

@@ -12,6 +12,7 @@ from rag.errors import IndexNotFoundError
 from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
 from rag.index import Index, load_index
+from rag.neighbours import NearTerms
 from rag.pipeline import QAPipeline
 from rag.retrieval import HybridRetriever
 from rag.settings import RetrievalMode, Settings
@@ -81,7 +82,9 @@ class QAService:
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
         retriever = HybridRetriever.from_settings(index, self.embedder, self.settings)
-        pipeline = QAPipeline(retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions)
+        pipeline = QAPipeline(
+            retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions, NearTerms(self.embedder)
+        )
         return Engine(index, retriever, pipeline)
 
     def _generator(self, index: Index) -> Generator:

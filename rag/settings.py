@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.bm25 import BM25Settings
 from rag.chunking import ChunkerSettings
+from rag.corpus import PARSER_VERSION
 from rag.embedding import Embedder, PassageTemplate
 from rag.index import IndexSettings
 
@@ -64,4 +65,5 @@ class Settings(BaseSettings):
             chunker=self.chunker(),
             passage_template=self.passage_template,
             bm25=self.bm25(),
+            parser_version=PARSER_VERSION,
         )

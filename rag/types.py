@@ -17,6 +17,7 @@ class Unit:
     start: int
     end: int
     text: str
+    filler: str | None = None  # the rag.filler rule that marks it as filler, if any
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Chunk:
     edition: str | None = None
     # Per sentence: (start, end) in `text`, then (start, end) in the raw file.
     sentences: tuple[tuple[int, int, int, int], ...] = ()
+    # Per sentence: the rag.filler rule that keeps it out of answers, or None.
+    filler: tuple[str | None, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +65,7 @@ class Chunk:
     def from_json(cls, row: dict[str, Any]) -> Chunk:
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         fields["sentences"] = tuple(tuple(s) for s in fields.get("sentences", ()))
+        fields["filler"] = tuple(fields.get("filler", ()))
         return cls(**fields)
 
     def quotes(self) -> list[Quote]:

@@ -1,12 +1,15 @@
 """A fake OpenAI-compatible chat-completions server for tests: real HTTP, scripted replies.
 
-Tests set `reply`, `status`, `delay` or `raw_body` before a call and read `requests`
-afterwards. It serves `POST /v1/chat/completions` on 127.0.0.1 from a background thread.
+Tests set `reply` (or `replies`, one per request), `status`, `delay` or `raw_body` before
+a call and read `requests` afterwards. It serves `POST /v1/chat/completions` on 127.0.0.1
+from a background thread; a request with `"stream": true` gets the reply as OpenAI
+server-sent events (`chat.completion.chunk`s, then `data: [DONE]`), in `pieces`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +32,13 @@ class Script:
     status: int = 200
     delay: float = 0.0
     raw_body: bytes | None = None  # sent verbatim instead of a completion, e.g. malformed JSON
+    replies: list[str] = field(default_factory=list)  # one per request, in order, before `reply`
+    pieces: list[str] | None = None  # the streamed deltas; default: the reply word by word
+    hold: threading.Event | None = None  # a stream waits for it after its first delta
+    cut_after: int | None = None  # a stream breaks off (no [DONE]) after this many deltas
+
+    def next_reply(self) -> str:
+        return self.replies.pop(0) if self.replies else self.reply
 
 
 @dataclass
@@ -70,6 +80,17 @@ def completion(content: str, model: str) -> dict[str, Any]:
     }
 
 
+def chunk(delta: dict[str, Any], model: str, finish_reason: str | None = None) -> dict[str, Any]:
+    """One streamed `chat.completion.chunk`."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
 def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server naming)
@@ -82,9 +103,34 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, json.dumps({"error": "not found"}).encode())
             elif script.raw_body is not None:
                 self._send(script.status, script.raw_body)
+            elif body.get("stream") and script.status == 200:
+                self._stream(script, body.get("model", ""))
             else:
-                payload = completion(script.reply, body.get("model", ""))
+                payload = completion(script.next_reply(), body.get("model", ""))
                 self._send(script.status, json.dumps(payload).encode())
+
+        def _stream(self, script: Script, model: str) -> None:
+            reply = script.next_reply()
+            pieces = script.pieces if script.pieces is not None else re.findall(r"\S+\s*|\s+", reply)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
+                self._event(chunk({"role": "assistant", "content": ""}, model))
+                for sent, piece in enumerate(pieces, start=1):
+                    self._event(chunk({"content": piece}, model))
+                    if sent == 1 and script.hold is not None:
+                        script.hold.wait(timeout=10)
+                    if sent == script.cut_after:
+                        return
+                self._event(chunk({}, model, finish_reason="stop"))
+                self.wfile.write(b"data: [DONE]\n\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client closed the stream
+
+        def _event(self, payload: dict[str, Any]) -> None:
+            self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+            self.wfile.flush()
 
         def _send(self, status: int, data: bytes) -> None:
             try:

@@ -7,11 +7,14 @@ from rag.answerability import (
     answer_type,
     asks_for_quantity,
     evidence_strength,
+    gives_figure,
     has_quantity,
     is_answerable,
     names,
     unknown_terms,
+    unmade_comparison,
 )
+from rag.neighbours import NearTerms
 from rag.types import Chunk, ScoredChunk
 
 
@@ -83,7 +86,7 @@ def test_answer_type_is_the_noun_a_which_or_what_question_asks_for(question, exp
     assert answer_type(question) == expected
 
 
-KNOWN = {"python", "databases", "frameworks", "ml", "tools"}
+KNOWN = {"python", "databases", "frameworks", "ml", "tools", "kubeflow", "argo", "pipelines"}
 
 
 def _mentions(term: str) -> bool:
@@ -124,3 +127,50 @@ def test_the_pipeline_abstains_on_a_name_the_guides_never_mention(service):
     answer = service.engine.pipeline.ask("Is Julia worth learning for machine learning?").answer
     assert answer.abstained and not answer.citations
     assert "They never mention Julia." in answer.answer
+
+
+def test_a_choice_the_guides_never_make_is_not_answered_by_a_list_of_both():
+    listing = [_passage("ML Orchestration: Using tools like Kubeflow, Apache Airflow, or Argo Workflows.", 0.6)]
+    ranking = [_passage("Kubeflow is better than Argo for teams on Kubernetes.", 0.6)]
+    question = "Is Kubeflow or Argo the better choice for pipelines?"
+    assert unmade_comparison(question, listing) == ["Kubeflow", "Argo"]
+    assert unmade_comparison(question, ranking) == []
+    assert unmade_comparison("Which tools does the guide name, Kubeflow or Argo?", listing) == []  # no comparison asked
+    assert abstain_reason(question, listing, 0.2, _mentions) == "They never compare Kubeflow and Argo."
+
+
+def test_language_names_with_symbols_are_names_even_in_lower_case():
+    assert names("should i learn c++ for faster inference") == ["c++"]
+    python_only = [_passage("Python is the main language.", 0.6)]
+    assert unknown_terms("should i learn c++ for faster inference", lambda t: True, python_only) == ["c++"]
+    assert unknown_terms("Is C# used?", lambda t: True, [_passage("C# is used in Unity.", 0.6)]) == []
+
+
+def test_figures_in_words_or_after_a_capitalised_verb_count():
+    assert has_quantity("Learn the Frameworks: Build 3 projects using PyTorch.")
+    assert has_quantity("Spend three months on the math.")
+    assert not has_quantity("Models like GPT-4, Claude 3.5, or Llama 3.")
+    assert not has_quantity("The 2024 guide says so.")
+    build = [_passage("Learn the Frameworks: Build 3 projects using PyTorch.", 0.6)]
+    assert gives_figure("How many projects should I build?", build)
+    assert not gives_figure("How much does the exam cost?", build)  # a figure, but not about the exam
+
+
+def test_variants_of_a_name_count_as_mentions(service):
+    mentions = service.engine.index.bm25.mentions
+    assert mentions("Medellin") and not mentions("Rust")
+
+
+def test_a_near_neighbour_in_the_passages_stands_in_for_a_missing_name(service):
+    near = NearTerms(service.embedder)
+    passages = service.retriever().retrieve("Which AI regulations should I know?", k=3)
+    assert any("EU" in p.chunk.text for p in passages)
+    assert near("European", passages)
+    assert not near("Rust", passages) and not near("Germany", passages)
+    answer = service.engine.pipeline.ask("Which European AI regulations should I know about?").answer
+    assert not answer.abstained and "EU AI Act" in answer.answer
+
+
+def test_the_pipeline_abstains_on_a_comparison_the_guides_never_make(service):
+    answer = service.engine.pipeline.ask("Which is more accurate for sales forecasting, Prophet or ARIMA?").answer
+    assert answer.abstained and "They never compare Prophet and ARIMA." in answer.answer

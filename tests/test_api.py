@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from live_server import running
 
 from api.app import create_app
 from rag.service import QAService
@@ -337,34 +335,10 @@ def test_rebuild_swaps_in_the_new_index_while_queries_keep_succeeding(
 # --------------------------------------------------------------------------- a real uvicorn server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(service: QAService):
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service.settings, service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not come up"
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive()
+    with running(create_app(service.settings, service)) as url:
+        yield url
 
 
 def test_real_server_answers_ask_over_http(server_url: str, chunks: dict) -> None:

@@ -44,6 +44,8 @@ def test_relative_names_need_known_editions():
     ("How does the 2024 guide differ from the 2026 guide?", True),
     ("What does the 2026 guide say about RAG?", False),
     ("Which vector databases should I learn?", False),
+    ("What should I use to stop my Python library versions from conflicting?", False),
+    ("Do both editions describe quantization the same way?", True),
 ])
 def test_questions_about_several_editions(question, several):
     assert spans_editions(question) is several

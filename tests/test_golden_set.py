@@ -1,7 +1,7 @@
 """Structural and grounding checks for the guides-qa golden sets.
 
 Every question in eval/golden/guides.jsonl (dev), eval/golden/guides_holdout.jsonl
-and eval/golden/guides_holdout2.jsonl (holdouts) must follow the contract and be
+eval/golden/guides_holdout2.jsonl and guides_holdout3.jsonl (holdouts) must follow the contract and be
 grounded: each evidence span is an exact substring of a corpus file and every
 answer keyword appears in the cited evidence.
 """
@@ -17,6 +17,7 @@ GOLDEN = ROOT / "eval" / "golden"
 DEV_FILE = GOLDEN / "guides.jsonl"
 HOLDOUT_FILE = GOLDEN / "guides_holdout.jsonl"
 HOLDOUT2_FILE = GOLDEN / "guides_holdout2.jsonl"
+HOLDOUT3_FILE = GOLDEN / "guides_holdout3.jsonl"
 
 REQUIRED_KEYS = {"id", "question", "answerable", "evidence", "answer_keywords", "type"}
 TYPES = {"lookup", "paraphrase", "list", "cross-guide", "unanswerable"}
@@ -41,7 +42,7 @@ def _records(path):
     return out
 
 
-ALL = _records(DEV_FILE) + _records(HOLDOUT_FILE) + _records(HOLDOUT2_FILE)
+ALL = [r for f in (DEV_FILE, HOLDOUT_FILE, HOLDOUT2_FILE, HOLDOUT3_FILE) for r in _records(f)]
 
 
 def _param_id(item):
@@ -116,7 +117,8 @@ def test_ids_unique_across_files():
 
 
 @pytest.mark.parametrize(
-    "path,prefix", [(DEV_FILE, "d"), (HOLDOUT_FILE, "h"), (HOLDOUT2_FILE, "g")], ids=["dev", "holdout", "holdout2"]
+    "path,prefix", [(DEV_FILE, "d"), (HOLDOUT_FILE, "h"), (HOLDOUT2_FILE, "g"), (HOLDOUT3_FILE, "h3_")],
+    ids=["dev", "holdout", "holdout2", "holdout3"],
 )
 def test_id_prefix(path, prefix):
     bad = [
@@ -134,7 +136,9 @@ def test_dev_set_size_and_unanswerable_count():
     assert n_unans >= 10, f"dev set has only {n_unans} unanswerable questions"
 
 
-@pytest.mark.parametrize("path", [HOLDOUT_FILE, HOLDOUT2_FILE], ids=["holdout", "holdout2"])
+@pytest.mark.parametrize(
+    "path", [HOLDOUT_FILE, HOLDOUT2_FILE, HOLDOUT3_FILE], ids=["holdout", "holdout2", "holdout3"]
+)
 def test_holdout_covers_all_types(path):
     recs = [rec for _, _, _, rec in _records(path)]
     types = {r.get("type") for r in recs if isinstance(r, dict)}

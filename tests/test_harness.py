@@ -24,7 +24,13 @@ def test_retrieval_scores_of_a_hit_at_rank_two():
 def test_answer_scores_and_abstention_scores():
     chunk = Chunk("g:1", "g.txt", "S", "Docker and Kubernetes are essential tools.", 0, 42)
     answer = Answer("Use Docker [1].", False, [Citation.of(1, ScoredChunk(chunk, 1.0))])
-    assert score_answer(_q(), answer) == {"false_abstain_rate": 0.0, "keyword_recall": 1.0, "citation_precision": 1.0}
+    # "Use Docker" is under 12 normalised characters: no sentence for the shape metrics, 2 words.
+    assert score_answer(_q(), answer) == {
+        "false_abstain_rate": 0.0, "keyword_recall": 1.0, "citation_precision": 1.0, "answer_words": 2.0}
+    longer = Answer("Docker and Kubernetes are essential tools. [1] Museums close on Mondays. [1]", False,
+                    [Citation.of(1, ScoredChunk(chunk, 1.0))])
+    scores = score_answer(_q(), longer)
+    assert scores["answer_precision"] == 0.5 and scores["lead_hit"] == 1.0 and scores["answer_words"] == 10.0
     unanswerable = _q(answerable=False, evidence=[], answer_keywords=[], type="unanswerable")
     assert score_answer(unanswerable, Answer("The guides don't cover this.", True)) == {"abstain_accuracy": 1.0}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -225,3 +226,107 @@ def test_first_passage_is_truncated_when_alone_over_budget(llm: FakeLLMServer):
     assert "two at most" not in prompt and "[2]" not in prompt
     block = prompt.split("\n\n")[1]
     assert count_tokens(block) <= budget
+
+
+# ---------------------------------------------------------------------------
+# Answers that cite wrongly (rag.grounding checks each sentence against its [n])
+# ---------------------------------------------------------------------------
+
+
+def test_prompt_asks_for_a_short_answer_that_leads_with_the_direct_answer(llm: FakeLLMServer):
+    llm.script.reply = "One page [1]."
+    ask(llm.base_url)
+    system = llm.requests[0].body["messages"][0]["content"]
+    assert "first sentence answers the question directly" in system
+    assert "one or two sentences" in system and 'starting with "- "' in system and "comparing them" in system
+
+
+def test_sentence_its_passage_does_not_support_is_dropped(llm: FakeLLMServer):
+    llm.script.reply = "Keep your resume to one page [1]. Recruiters love colourful infographics [2]."
+    answer = ask(llm.base_url)
+    assert answer.answer == "Keep your resume to one page [1]."
+    assert [c.n for c in answer.citations] == [1]
+
+
+def test_marker_pointing_at_the_wrong_passage_is_taken_off(llm: FakeLLMServer):
+    llm.script.reply = "Link a portfolio of shipped projects [1][3]."
+    answer = ask(llm.base_url)
+    assert answer.answer == "Link a portfolio of shipped projects [3]."
+    assert [c.n for c in answer.citations] == [3]
+
+
+def test_reply_whose_every_sentence_cites_wrongly_abstains(llm: FakeLLMServer):
+    llm.script.reply = "Learn Rust and Haskell first [1]. Kaggle medals matter most [2]."
+    assert ask(llm.base_url).abstained
+
+
+# ---------------------------------------------------------------------------
+# Streaming
+# ---------------------------------------------------------------------------
+
+
+def stream(base_url: str, passages: list[ScoredChunk] = PASSAGES, **kwargs) -> list[str | Answer]:
+    generator = make_generator(base_url, **kwargs)
+    try:
+        return list(generator.stream(QUESTION, passages))
+    finally:
+        generator.close()
+
+
+def test_stream_relays_deltas_then_the_checked_answer(llm: FakeLLMServer):
+    llm.script.reply = "Keep your resume to one page [1]. Recruiters love colourful infographics [2]."
+    *deltas, answer = stream(llm.base_url)
+    assert llm.requests[0].body["stream"] is True
+    assert len(deltas) > 5 and "".join(deltas) == llm.script.reply
+    assert isinstance(answer, Answer) and answer.answer == "Keep your resume to one page [1]."
+
+
+def test_stream_yields_a_delta_before_the_server_has_finished(llm: FakeLLMServer):
+    llm.script.reply, llm.script.hold = "Keep your resume to one page [1].", threading.Event()
+    generator = make_generator(llm.base_url)
+    parts = generator.stream(QUESTION, PASSAGES)
+    try:
+        assert next(parts) == "Keep "  # the server is still holding the rest back
+        llm.script.hold.set()
+        assert isinstance(list(parts)[-1], Answer)
+    finally:
+        llm.script.hold.set()
+        generator.close()
+
+
+def test_stream_that_fails_before_any_text_falls_back_as_one_delta(llm: FakeLLMServer):
+    llm.script.status = 500
+    delta, answer = stream(llm.base_url)
+    assert delta == "fallback [1]"
+    assert_fell_back(answer, llm.base_url, "HTTP 500")
+
+
+def test_stream_that_breaks_off_falls_back_with_notice(llm: FakeLLMServer):
+    llm.script.reply, llm.script.cut_after = "Keep your resume to one page [1].", 2
+    *deltas, answer = stream(llm.base_url)
+    assert deltas == ["Keep ", "your "]
+    assert_fell_back(answer, llm.base_url, "before [DONE]")
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "reason"),
+    [(b'data: {"choices": "nope"}\n\n', "malformed stream chunk"),
+     (b'data: {"error": {"message": "overloaded"}}\n\n', "overloaded"),
+     (b'data: {"choices": [{"delta": {"content": "One page [1]."}}]}\n\n', "before [DONE]")],
+)
+def test_stream_with_a_bad_event_falls_back(llm: FakeLLMServer, raw_body: bytes, reason: str):
+    llm.script.raw_body = raw_body
+    *_, answer = stream(llm.base_url)
+    assert_fell_back(answer, llm.base_url, reason)
+
+
+def test_scripted_replies_answer_requests_in_order(llm: FakeLLMServer):
+    llm.script.replies = ["Keep your resume to one page [1].", "A two-page resume is fine for senior roles [2]."]
+    first, second = ask(llm.base_url), stream(llm.base_url)[-1]
+    assert [c.n for c in first.citations] == [1] and [c.n for c in second.citations] == [2]
+
+
+def test_stream_without_passages_abstains_without_calling_the_server(llm: FakeLLMServer):
+    delta, answer = stream(llm.base_url, passages=[])
+    assert answer.abstained and delta == answer.answer == NOT_COVERED
+    assert llm.requests == []

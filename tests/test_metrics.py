@@ -11,6 +11,10 @@ import pytest
 
 from eval.metrics import (
     abstain_accuracy,
+    answer_precision,
+    answer_sentences,
+    answer_words,
+    lead_hit,
     citation_precision,
     context_recall_at_chars,
     coverage,
@@ -429,3 +433,36 @@ def test_speed_80_questions_20_passages_3_spans():
         context_recall_at_chars(passages, spans, 4000, cov=cov)
     # typically ~0.2 s; the bound is loose to stay robust on slow machines
     assert time.perf_counter() - start < 2.0
+
+
+# ---------------------------------------------------------------------------
+# Answer shape
+# ---------------------------------------------------------------------------
+
+SHAPE_SPAN = "Tram 28 leaves from Martim Moniz every ten minutes. It climbs through Alfama to Estrela."
+
+
+def test_answer_sentences_split_at_markers_and_drop_edition_leads():
+    answer = (
+        "According to the 2024 guide: Tram 28 leaves from Martim Moniz. [1] It climbs to Estrela [2]\n\n"
+        "The 2026 guide adds: Buy tickets on board. Ok. [3][4]"
+    )
+    assert answer_sentences(answer) == [
+        "Tram 28 leaves from Martim Moniz.",
+        "It climbs to Estrela",
+        "Buy tickets on board.",
+    ]  # "Ok." has under 12 normalised characters
+
+
+def test_answer_precision_and_lead_hit_hand_worked():
+    # 3 sentences: the first and last lie inside the span, the middle one does not.
+    answer = "Tram 28 leaves from Martim Moniz. [1] Museums close on Mondays. [2] It climbs through Alfama to Estrela. [1]"
+    assert answer_precision(answer, [SHAPE_SPAN]) == pytest.approx(2 / 3)
+    assert lead_hit(answer, [SHAPE_SPAN]) == 1.0
+    assert lead_hit("Museums close on Mondays. [2] Tram 28 leaves from Martim Moniz. [1]", [SHAPE_SPAN]) == 0.0
+    assert answer_precision("Ok. [1]", [SHAPE_SPAN]) is None
+
+
+def test_answer_words_ignores_markers():
+    assert answer_words("Tram 28 leaves [1][2] from Martim Moniz. [3]") == 6
+    assert answer_words("") == 0

@@ -1,0 +1,75 @@
+"""POST /ask/stream: the /ask answer as server-sent events (CONTRACTS §3).
+
+`passages` first, then `delta` events whose texts join into the answer, then
+`done` with the whole /ask response, or `error` instead of `done`. Retrieval
+runs before the response starts, so bad input and a missing index are plain
+4xx/503 JSON like /ask's; a failure after that can only be an `error` event.
+The pipeline is advanced one step at a time in the thread pool; when the client
+goes away sse-starlette cancels the stream and the pipeline's iterator is
+closed, which stops the work (an LLM's upstream request with it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Service, check_length
+from api.schemas import AskRequest, AskResponse, PassageOut
+from rag.errors import RagError
+from rag.pipeline import AskResult
+from rag.streaming import Found
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+SEND_TIMEOUT = 30.0  # seconds a client may take to accept one event before the stream is dropped
+
+Step = Found | str | AskResult
+
+
+@router.post(
+    "/ask/stream",
+    summary="Answer a question, streamed as server-sent events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, then done (or error)"}},
+)
+async def ask_stream(body: AskRequest, request: Request, service: Service) -> EventSourceResponse:
+    check_length(body.question, service.settings)
+    steps = service.engine.pipeline.steps(body.question, k=body.k, filters=body.filters(), history=body.turns())
+    first = await run_in_threadpool(next, steps)
+    return EventSourceResponse(_events(first, steps, request), send_timeout=SEND_TIMEOUT)
+
+
+async def _events(first: Step, steps: Iterator[Step], request: Request) -> AsyncIterator[ServerSentEvent]:
+    step = first
+    try:
+        while not isinstance(step, AskResult):
+            yield _event(step)
+            if await request.is_disconnected():
+                return
+            step = await run_in_threadpool(next, steps)
+        yield ServerSentEvent(event="done", data=AskResponse.of(step).model_dump_json())
+    except Exception as exc:  # the status line is sent: a failure can only be reported as an event
+        yield ServerSentEvent(event="error", data=json.dumps({"error": _message(exc)}))
+    finally:
+        steps.close()
+
+
+def _event(step: Found | str) -> ServerSentEvent:
+    if isinstance(step, Found):
+        passages = [PassageOut.of(p).model_dump() for p in step.passages]
+        return ServerSentEvent(event="passages", data=json.dumps({"passages": passages}))
+    return ServerSentEvent(event="delta", data=json.dumps({"text": step}))
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, RagError):
+        return str(exc)
+    log.exception("unexpected error while streaming an answer")
+    return "internal error; see the server log"

@@ -1,0 +1,89 @@
+"""`rag mcp` through the official MCP SDK's own stdio client: a real subprocess, the real index."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def call_server(index: Path, calls: list[tuple[str, dict]]):
+    """Start `rag mcp` over stdio, list its tools, make `calls`; returns (tools, results)."""
+
+    async def session() -> tuple:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "cli.main", "mcp", "--index", str(index), "--corpus", str(ROOT / "corpus")],
+            env=env, cwd=str(ROOT),
+        )
+        with open(os.devnull, "w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as client:
+                await client.initialize()
+                tools = (await client.list_tools()).tools
+                results = [await client.call_tool(name, arguments) for name, arguments in calls]
+        return tools, results
+
+    return anyio.run(session)
+
+
+@pytest.fixture(scope="module")
+def session(built_index: Path):
+    calls = [
+        ("search_guides", {"query": "vector databases", "k": 3}),
+        ("ask_guides", {"question": "Which MLOps tools should I learn?"}),
+        ("ask_guides", {"question": "Is Rust good for machine learning?"}),
+        ("search_guides", {"query": "vector databases", "k": 0}),
+        ("search_guides", {"k": 3}),
+        ("ask_guides", {"question": "   "}),
+    ]
+    return call_server(built_index, calls)
+
+
+def test_lists_both_tools_with_schemas(session) -> None:
+    tools, _ = session
+    by_name = {t.name: t for t in tools}
+    assert set(by_name) == {"search_guides", "ask_guides"}
+    assert by_name["search_guides"].input_schema["required"] == ["query"]
+    assert "k" in by_name["search_guides"].input_schema["properties"]
+    assert by_name["ask_guides"].input_schema["required"] == ["question"]
+    assert "citations" in by_name["ask_guides"].output_schema["properties"]
+
+
+def test_search_returns_passages_as_text_and_structured(session) -> None:
+    _, (search, *_) = session
+    assert not search.is_error
+    results = search.structured_content["results"]
+    assert len(results) == 3
+    assert any("Pinecone" in r["text"] for r in results)
+    assert results[0]["text"] in search.content[0].text and results[0]["section"] in search.content[0].text
+
+
+def test_ask_returns_a_cited_answer(session) -> None:
+    _, (_, ask, *_) = session
+    data = ask.structured_content
+    assert not ask.is_error and not data["abstained"]
+    assert "[1]" in data["answer"] and data["citations"][0]["n"] == 1
+    assert ask.content[0].text.startswith(data["answer"])
+    assert "kubernetes" in data["answer"].lower() or "mlflow" in data["answer"].lower()
+
+
+def test_ask_abstains_with_the_nearest_passages(session) -> None:
+    _, (_, _, rust, *_) = session
+    assert not rust.is_error
+    assert rust.structured_content["abstained"] and rust.structured_content["nearest"]
+    assert "Rust" in rust.content[0].text
+
+
+@pytest.mark.parametrize(("position", "says"), [(3, "k"), (4, "query"), (5, "empty")])
+def test_bad_arguments_are_tool_errors_that_say_what_is_wrong(session, position: int, says: str) -> None:
+    _, results = session
+    bad = results[position]
+    assert bad.is_error
+    assert says in bad.content[0].text
