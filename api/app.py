@@ -1,9 +1,14 @@
-"""The HTTP service (CONTRACTS §3): POST /ask, POST /search, GET /health, POST /index/rebuild.
+"""The HTTP service (CONTRACTS §3): POST /ask, POST /search, GET /health, GET /metrics, POST /index/rebuild.
 
-The model and index load once, in the lifespan. Handlers are plain `def`
-(CPU-bound work runs in FastAPI's thread pool). Every error a client can cause
-is a 4xx with a JSON body saying what is wrong; the rest is a JSON 500 without
-a stack trace.
+The model and index load once, in the lifespan, which also starts the one
+query-encoder worker (rag.inference) every route shares. Handlers are plain
+`def` (CPU-bound work runs in FastAPI's thread pool); /health and /metrics are
+`async` so they answer at once however busy the pool is. The edge is in
+`api/admission.py` (503 beyond RAG_QUEUE_MAX requests), `api/limits.py` (body
+size), `api/metrics.py`, `api/errors.py` (every error one JSON shape,
+documented in the OpenAPI) and `api/server.py` (uvicorn timeouts).
+Routers of other modules are added in `create_app` with `app.include_router`;
+the limits, the 503 on overload and the metrics apply to them too.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admission import AdmissionLimit
 from api.deps import Service, check_length
+from api.errors import BODY_ERRORS, add_error_handlers, error_responses
+from api.limits import BodySizeLimit
+from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from api.openai_compat import router as openai_router
 from api.pages import router as pages_router
 from api.schemas import (
@@ -33,7 +40,7 @@ from api.schemas import (
     SearchResponse,
 )
 from api.stream import router as stream_router
-from rag.errors import BadQueryError, IndexIncompatibleError, IndexNotFoundError, RagError
+from rag.errors import RagError
 from rag.retrieval import Filters
 from rag.service import QAService
 from rag.settings import Settings
@@ -43,14 +50,20 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.service = service or QAService(settings)
-        app.state.service.ensure_index()
-        app.state.service.warm_up()
-        app.state.rebuild = RebuildState()
+        qa = app.state.service = service or QAService(settings)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        qa.ensure_index()
+        qa.warm_up()  # on this thread (the main one under `rag serve`) first: see QAService.warm_up
+        batcher = qa.start_inference_worker(on_batch=metrics.observe_batch)
+        metrics.watch_queue(lambda: batcher.queue_depth)
+        qa.warm_up()
+        app.state.rebuild = RebuildState(metrics)
         yield
+        qa.stop_inference_worker()
 
     app = FastAPI(
         title="guides-qa",
@@ -58,30 +71,39 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         description="Cited answers from machine-learning career guides.",
         lifespan=lifespan,
     )
-    _add_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AdmissionLimit, max_in_flight=settings.queue_max)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts the 413s and 503s too
+    add_error_handlers(app)
     _add_routes(app, settings)
     app.include_router(stream_router)
     app.include_router(pages_router)
     app.include_router(openai_router)
+    add_metrics_route(app, metrics)
     return app
 
 
 class RebuildState:
-    """At most one background rebuild; its outcome is reported by /health."""
+    """At most one background rebuild; its outcome is reported by /health and counted in /metrics."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: ServiceMetrics) -> None:
         self.running = threading.Event()
         self.last: dict | None = None
+        self.metrics = metrics
+
+    def finish(self, outcome: dict) -> None:
+        self.last = outcome
+        self.metrics.rebuilds.labels(outcome["status"]).inc()
 
 
 def _add_routes(app: FastAPI, settings: Settings) -> None:
-    @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations")
+    @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations", responses=BODY_ERRORS)
     def ask(body: AskRequest, service: Service) -> AskResponse:
         check_length(body.question, settings)
         result = service.engine.pipeline.ask(body.question, k=body.k, filters=body.filters(), history=body.turns())
         return AskResponse.of(result)
 
-    @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
+    @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query", responses=BODY_ERRORS)
     def search(body: SearchRequest, service: Service) -> SearchResponse:
         check_length(body.query, settings)
         filters = Filters.of(body.docs, body.editions)
@@ -90,8 +112,9 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         return SearchResponse(results=[PassageOut.of(r) for r in results], timings={"retrieve_ms": round(elapsed, 2)})
 
-    @app.get("/health", response_model=HealthResponse, summary="Liveness and the index's identity")
-    def health(request: Request, service: Service) -> HealthResponse:
+    @app.get("/health", response_model=HealthResponse, summary="Liveness and the index's identity",
+             responses=error_responses(503))
+    async def health(request: Request, service: Service) -> HealthResponse:
         manifest = service.engine.index.manifest
         return HealthResponse(
             status="ok",
@@ -101,11 +124,14 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             documents=sorted(manifest.files),
             faiss_index=manifest.faiss_index,
             generator=settings.generator,
+            query_encoder=settings.query_encoder,
+            queue_depth=service.batcher.queue_depth if service.batcher else 0,
             rebuild_running=request.app.state.rebuild.running.is_set(),
             last_rebuild=request.app.state.rebuild.last,
         )
 
-    @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202, summary="Rebuild the index in the background")
+    @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202,
+              summary="Rebuild the index in the background", responses=error_responses(401, 403, 503))
     def rebuild(request: Request, service: Service, authorization: Annotated[str | None, Header()] = None) -> RebuildResponse:
         _authorize(settings, authorization)
         state: RebuildState = request.app.state.rebuild
@@ -117,13 +143,15 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
 
 
 def _run_rebuild(service: QAService, state: RebuildState) -> None:
+    """Any failure, not only the ones we foresaw (an unreadable corpus file is a PermissionError), is
+    reported as failed with its reason: /health must never show the previous success instead."""
     try:
         report = service.rebuild()
-        state.last = {"status": report.status, "chunk_count": report.chunk_count, "embedded": report.embedded,
-                      "seconds": round(report.seconds, 2)}
-    except RagError as e:
-        state.last = {"status": "failed", "error": str(e)}
-        log.warning("rebuild failed: %s", e)
+        state.finish({"status": report.status, "chunk_count": report.chunk_count, "embedded": report.embedded,
+                      "seconds": round(report.seconds, 2)})
+    except Exception as e:
+        state.finish({"status": "failed", "error": str(e) or type(e).__name__})
+        log.warning("rebuild failed: %s", e, exc_info=not isinstance(e, RagError))
     finally:
         state.running.clear()
 
@@ -136,47 +164,3 @@ def _authorize(settings: Settings, authorization: str | None) -> None:
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if not _is_json(request.headers.get("content-type")) and any(e["loc"] == ("body",) for e in exc.errors()):
-            # FastAPI leaves a non-JSON body unparsed; say so instead of "should be a valid dictionary".
-            return JSONResponse(
-                status_code=415, content={"error": "the body must be JSON: send it with Content-Type: application/json"}
-            )
-        errors = [_describe(e) for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"error": "invalid request", "details": errors})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            detail = "the request body is not valid UTF-8: send JSON encoded as UTF-8"
-        return JSONResponse(status_code=exc.status_code, content={"error": detail}, headers=exc.headers)
-
-    @app.exception_handler(BadQueryError)
-    async def bad_query(request: Request, exc: BadQueryError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"error": str(exc)})
-
-    @app.exception_handler(IndexNotFoundError)
-    @app.exception_handler(IndexIncompatibleError)
-    async def index_unavailable(request: Request, exc: RagError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"error": str(exc)})
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(status_code=500, content={"error": "internal error; see the server log"})
-
-
-def _is_json(content_type: str | None) -> bool:
-    media = (content_type or "").split(";")[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-def _describe(error: dict) -> dict:
-    """One validation error as {field, problem}; a JSON syntax error's "loc" is a character offset, not a field."""
-    if error["type"] == "json_invalid":
-        reason = error.get("ctx", {}).get("error", "cannot parse")
-        return {"field": "body", "problem": f"malformed JSON: {reason} at character {error['loc'][-1]}"}
-    return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body", "problem": error["msg"]}

@@ -2,32 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+from rag.input_text import lone_surrogate, strip_control
 from rag.pipeline import AskResult
 from rag.retrieval import Filters
 from rag.types import ScoredChunk, Turn
 
 MAX_K = 50
+#: The schema's ceiling on question and query length; RAG_MAX_QUESTION_CHARS may set a lower one.
+MAX_TEXT_CHARS = 2000
+MAX_FILTERS = 50
+FilterName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+def _whole_number(value: object) -> object:
+    """JSON numbers only: 3 and 3.0 (the same integer to JSON Schema), not "3" or true."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a whole number")
+    return value
+
+
+def _valid_text(value: str) -> str:
+    """Text the model's tokenizer and a JSON response can take: no lone surrogates."""
+    surrogate = lone_surrogate(value)
+    if surrogate is not None:
+        raise ValueError(f"contains a lone surrogate ({surrogate}), which is not a character: send valid Unicode text")
+    return value
+
+
+def _searchable_text(value: str) -> str:
+    """Valid text with something in it besides whitespace (the schema's `pattern`), cleaned of control codes.
+    Text of nothing but control codes stays as it is: the pipeline abstains on it."""
+    if not _SOMETHING.search(_valid_text(value)):
+        raise ValueError("must not be empty or only whitespace")
+    return strip_control(value) or value
+
+
+# Python's \S, as the schema's `pattern` is read by Python validators and generators.
+_SOMETHING = re.compile(r"\S")
+_TEXT_SCHEMA = {"pattern": _SOMETHING.pattern}
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="How many passages to retrieve")
-    editions: list[StrictStr] | None = Field(default=None, description="Only these guide editions, e.g. ['2026']")
-    docs: list[StrictStr] | None = Field(default=None, description="Only these corpus files")
+    k: int = Field(default=10, ge=1, le=MAX_K, description="How many passages to retrieve")
+    editions: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS,
+                                              description="Only these guide editions, e.g. ['2026']")
+    docs: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS, description="Only these corpus files")
+
+    _check_k = field_validator("k", mode="before")(_whole_number)
 
     def filters(self) -> Filters | None:
         return Filters.of(self.docs, self.editions)
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
-    return value
 
 
 class TurnIn(BaseModel):
@@ -38,24 +69,28 @@ class TurnIn(BaseModel):
     role: Literal["user", "assistant"]
     content: StrictStr = Field(max_length=20_000)
 
+    _check = field_validator("content")(_valid_text)
+
 
 class AskRequest(_Query):
-    question: StrictStr = Field(description="A question about machine-learning skills")
+    question: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra=_TEXT_SCHEMA,
+                                description="A question about machine-learning skills")
     history: list[TurnIn] = Field(
         default=[], max_length=20, description="Earlier turns, oldest first: a follow-up question is read in their context"
     )
 
-    _check = field_validator("question")(_not_blank)
+    _check = field_validator("question")(_searchable_text)
 
     def turns(self) -> list[Turn]:
         return [Turn(t.role, t.content) for t in self.history]
 
 
 class SearchRequest(_Query):
-    query: StrictStr = Field(description="What to look for")
+    query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra=_TEXT_SCHEMA,
+                             description="What to look for")
     mode: Literal["dense", "bm25", "hybrid"] | None = Field(default=None, description="Retriever; default hybrid")
 
-    _check = field_validator("query")(_not_blank)
+    _check = field_validator("query")(_searchable_text)
 
 
 class PassageOut(BaseModel):
@@ -124,6 +159,8 @@ class HealthResponse(BaseModel):
     documents: list[str]
     faiss_index: str
     generator: str
+    query_encoder: str = Field(description="What encodes questions: torch, or onnx-int8 (RAG_QUERY_ENCODER)")
+    queue_depth: int = Field(description="Questions waiting for the query encoder now")
     rebuild_running: bool
     last_rebuild: dict | None = None
 

@@ -194,10 +194,15 @@ def serve(
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
 ) -> None:
-    """Run the HTTP service (POST /ask, POST /search, GET /health); builds the index first if missing."""
+    """Run the HTTP service (POST /ask, POST /search, GET /health, GET /metrics); builds the index first if missing.
+
+    Limits come from the environment: RAG_MAX_BODY_BYTES, RAG_QUEUE_MAX (503 beyond it), RAG_WORKER_THREADS,
+    RAG_REQUEST_READ_TIMEOUT_S, RAG_KEEP_ALIVE_TIMEOUT_S, RAG_GRACEFUL_SHUTDOWN_S; the
+    question encoder from RAG_QUERY_ENCODER (torch or onnx-int8)."""
     import uvicorn
 
     from api.app import create_app
+    from api.server import server_config
 
     settings = _settings(corpus, index)
     service = QAService(settings)
@@ -207,7 +212,7 @@ def serve(
         _fail(str(e))
     if report:
         out.print(f"built the index: {report.chunk_count} chunks in {report.seconds:.1f} s")
-    uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
+    uvicorn.Server(server_config(create_app(settings, service), settings, host, port)).run()
 
 
 @app.command("mcp")

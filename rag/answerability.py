@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from bm25s.stopwords import STOPWORDS_EN
+
 from rag.bm25 import BM25Settings, tokenize
 from rag.types import ScoredChunk
 
@@ -115,6 +117,15 @@ def unknown_terms(question: str, mentions: Mentions, passages: list[ScoredChunk]
     ))
 
 
+def content_free(question: str, mentions: Mentions | None = None) -> bool:
+    """True when the question holds no word to look up: only symbols or digits ("?!?!;;;"), or only
+    words the guides never use ("lorem ipsum"). Stop words do not count: any text "mentions" them."""
+    words = [w for w in _WORD.findall(question) if len(w) >= 2 and w.lower() not in STOPWORDS_EN]
+    if not words:
+        return True
+    return mentions is not None and not any(mentions(w) for w in words)
+
+
 def evidence_strength(passages: list[ScoredChunk]) -> float:
     """How well the best passage matches the question (max dense cosine)."""
     return max((p.dense for p in passages if p.dense is not None), default=0.0)
@@ -132,6 +143,8 @@ def abstain_reason(
     A name the vocabulary lacks still counts as mentioned when `near` finds a word of the top
     passages that means nearly the same ("European" and "EU"); a kind of thing asked for does not
     ("Which books …?" is not answered by a passage on courses)."""
+    if content_free(question, mentions):
+        return "The question has no words the guides could answer about."
     unknown = unknown_terms(question, mentions, passages) if mentions else []
     if unknown and near is not None:
         asked_names = set(names(question))

@@ -27,3 +27,11 @@ class BadQueryError(RagError):
 
 class GeneratorError(RagError):
     """The answer generator failed (e.g. the LLM server errored or timed out)."""
+
+
+class OverloadedError(RagError):
+    """More work is waiting than the server takes on; the client should retry after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.build import BuildReport, build_index
+from rag.build import BuildReport, build_index, build_lock
 from rag.embedding import Embedder, PassageEncoder
-from rag.errors import IndexNotFoundError
+from rag.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
 from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
 from rag.index import Index, load_index
+from rag.inference import BatchingEncoder, BatchObserver, QueryEncoder
 from rag.neighbours import NearTerms
+from rag.onnx_encoder import OnnxQueryEncoder
 from rag.pipeline import QAPipeline
 from rag.retrieval import HybridRetriever
 from rag.settings import RetrievalMode, Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,11 +38,19 @@ class QAService:
     `rebuild` builds into a staging folder while queries keep using the current
     engine, then swaps the engine reference: a request sees the old index or the
     new one, never a half-built one.
+
+    Questions are encoded by `query_encoder` (torch, or int8 ONNX with
+    `query_encoder="onnx-int8"`); passages always by the torch `embedder`. A
+    server calls `start_inference_worker` so that every question is encoded on
+    one thread, in batches (rag.inference).
     """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or Embedder()
+        self._plain_encoder = self._make_query_encoder()
+        self.query_encoder: QueryEncoder = self._plain_encoder
+        self.batcher: BatchingEncoder | None = None
         self._engine: Engine | None = None
         self._rebuild_lock = threading.Lock()
 
@@ -49,6 +62,7 @@ class QAService:
 
     def ensure_index(self) -> BuildReport | None:
         """Build the index if there is none; returns the build report if one ran."""
+        self.remove_stale_staging()
         try:
             self.engine
             return None
@@ -57,9 +71,48 @@ class QAService:
             self._engine = self._load()
             return report
 
+    def remove_stale_staging(self) -> None:
+        """Remove what a killed build left beside the index (its staging folder), unless a build runs now."""
+        try:
+            with build_lock(self.settings.index_dir):  # cleans up once it holds the lock
+                pass
+        except IndexBuildError as e:
+            log.info("stale staging folders not checked: %s", e)
+
     def warm_up(self) -> None:
-        """Load the model now, so the first request does not pay for it."""
-        self.embedder.encode_queries(["warm up"])
+        """Load the model and run it once, so the first request does not pay for it.
+
+        Call it on the main thread before any other thread encodes: when torch's
+        OpenMP pool is first started from another thread, every encode there runs
+        ~100x slower (1.2 s instead of 12 ms, measured) until the main thread has
+        run one."""
+        self.query_encoder.encode_queries(["warm up"])
+
+    def start_inference_worker(self, on_batch: BatchObserver | None = None) -> BatchingEncoder:
+        """Route every question encode through one batching worker thread (see rag.inference)."""
+        self.stop_inference_worker()
+        s = self.settings
+        self.batcher = BatchingEncoder(self._plain_encoder, max_batch=s.batch_max, max_wait_ms=s.batch_wait_ms,
+                                       max_queue=s.queue_max, on_batch=on_batch)
+        self._use_query_encoder(self.batcher)
+        return self.batcher
+
+    def stop_inference_worker(self) -> None:
+        """Finish the queued questions, stop the worker; questions are then encoded by the calling thread."""
+        if self.batcher is not None:
+            self.batcher.close()
+            self.batcher = None
+            self._use_query_encoder(self._plain_encoder)
+
+    def _use_query_encoder(self, encoder: QueryEncoder) -> None:
+        self.query_encoder = encoder
+        if self._engine is not None:
+            self._engine = self._load()
+
+    def _make_query_encoder(self) -> Embedder | OnnxQueryEncoder:
+        if self.settings.query_encoder == "onnx-int8":
+            return OnnxQueryEncoder(self.embedder)
+        return self.embedder
 
     def build(self, force: bool = False, progress: bool = False, encoder: PassageEncoder | None = None) -> BuildReport:
         s = self.settings
@@ -77,18 +130,29 @@ class QAService:
     def retriever(self, mode: RetrievalMode | None = None) -> HybridRetriever:
         if mode is None or mode == self.settings.retrieval_mode:
             return self.engine.retriever
-        return HybridRetriever.from_settings(self.engine.index, self.embedder, self.settings, mode)
+        return HybridRetriever.from_settings(self.engine.index, self.query_encoder, self.settings, mode)  # type: ignore[arg-type]
 
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
-        retriever = HybridRetriever.from_settings(index, self.embedder, self.settings)
+        self._check_query_encoder(index)
+        retriever = HybridRetriever.from_settings(index, self.query_encoder, self.settings)  # type: ignore[arg-type]
         pipeline = QAPipeline(
-            retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions, NearTerms(self.embedder)
+            retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
+            NearTerms(self.query_encoder),  # type: ignore[arg-type]
         )
         return Engine(index, retriever, pipeline)
 
+    def _check_query_encoder(self, index: Index) -> None:
+        """Questions must land in the passages' vector space: the same model, the same width."""
+        built, encoder = index.manifest.settings, self._plain_encoder
+        if (built.model, built.dim) != (encoder.model_name, encoder.dim):
+            raise IndexIncompatibleError(
+                f"the index was built with {built.model} ({built.dim}-d); the {self.settings.query_encoder} query encoder "
+                f"is {encoder.model_name} ({encoder.dim}-d) — set RAG_QUERY_ENCODER=torch or run 'rag index build --force'"
+            )
+
     def _generator(self, index: Index) -> Generator:
-        extractive = ExtractiveGenerator(self.embedder, stored_vectors=index.sentence_vectors_of)
+        extractive = ExtractiveGenerator(self.query_encoder, stored_vectors=index.sentence_vectors_of)  # type: ignore[arg-type]
         if self.settings.generator != "llm":
             return extractive
         from rag.llm import LLMGenerator

@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     max_question_chars: int = Field(default=2000, ge=16)
 
+    # Serving (rag serve): the query encoder, its batching queue, and the limits at the edge.
+    query_encoder: Literal["torch", "onnx-int8"] = "torch"
+    batch_max: int = Field(default=16, ge=1, le=256)
+    batch_wait_ms: float = Field(default=0.0, ge=0, le=100)
+    queue_max: int = Field(default=64, ge=1)
+    worker_threads: int = Field(default=32, ge=1, le=256)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    request_read_timeout_s: float = Field(default=10.0, gt=0)
+    graceful_shutdown_s: int = Field(default=30, ge=1)
+
     def chunker(self) -> ChunkerSettings:
         return ChunkerSettings(max_tokens=self.chunk_max_tokens, overlap_tokens=self.chunk_overlap_tokens)
 

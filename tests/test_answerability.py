@@ -3,6 +3,7 @@
 import pytest
 
 from rag.answerability import (
+    content_free,
     abstain_reason,
     answer_type,
     asks_for_quantity,
@@ -86,7 +87,7 @@ def test_answer_type_is_the_noun_a_which_or_what_question_asks_for(question, exp
     assert answer_type(question) == expected
 
 
-KNOWN = {"python", "databases", "frameworks", "ml", "tools", "kubeflow", "argo", "pipelines"}
+KNOWN = {"python", "databases", "frameworks", "ml", "tools", "kubeflow", "argo", "pipelines", "cost"}
 
 
 def _mentions(term: str) -> bool:
@@ -174,3 +175,16 @@ def test_a_near_neighbour_in_the_passages_stands_in_for_a_missing_name(service):
 def test_the_pipeline_abstains_on_a_comparison_the_guides_never_make(service):
     answer = service.engine.pipeline.ask("Which is more accurate for sales forecasting, Prophet or ARIMA?").answer
     assert answer.abstained and "They never compare Prophet and ARIMA." in answer.answer
+
+
+@pytest.mark.parametrize("question", ["?!?!;;;", "%$#@ ^&* ~~", "123 456", "a", "lorem ipsum dolor", "the of and"])
+def test_a_question_without_a_word_the_guides_use_is_content_free(question):
+    assert content_free(question, _mentions)
+    assert abstain_reason(question, [_passage("Python is the main language.", 0.9)], 0.2, _mentions) == (
+        "The question has no words the guides could answer about.")
+
+
+@pytest.mark.parametrize("question", ["python?", "Which tools should I learn?", "ml", "lorem ipsum python"])
+def test_a_question_with_a_word_the_guides_use_has_content(question):
+    assert not content_free(question, _mentions)
+

@@ -1,0 +1,58 @@
+"""`rag serve` in a subprocess on 127.0.0.1, for tests where sockets matter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY_LIMIT = 64 * 1024
+READ_TIMEOUT = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """`rag serve` in a subprocess, with its log in a file; stopped by the test."""
+
+    def __init__(self, index: Path, log: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_MAX_BODY_BYTES": str(BODY_LIMIT),
+                       "RAG_REQUEST_READ_TIMEOUT_S": str(READ_TIMEOUT), "RAG_KEEP_ALIVE_TIMEOUT_S": "1", **env}
+        cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(self.port),
+               "--corpus", str(ROOT / "corpus"), "--index", str(index)]
+        self.proc = subprocess.Popen(cmd, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while True:
+            assert self.proc.poll() is None, f"server exited: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "server did not come up in 180 s"
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
