@@ -446,6 +446,176 @@ def real_vector_stats() -> dict[str, float] | None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- part 3: updatable, memory-mapped indexes
+
+UPDATE_ROWS = 60  # one guide's worth of chunks: removed, then re-added with new vectors
+NPROBE_SWEEP = (8, 16, 32, 64, 128)
+
+
+def ivf_lists(n: int) -> int:
+    """About 2·√n inverted lists (1M → 2048): a probe then scans ~n/1000 vectors per list."""
+    return int(2 ** round(np.log2(2 * np.sqrt(n))))
+
+
+def make_updatable(kind: str, data: np.ndarray) -> faiss.Index:
+    """Indexes that take remove_ids/add_with_ids (HNSW cannot remove): exact FlatIP behind an
+    IDMap2, or IVF-Flat with ids, trained on a sample."""
+    ids = np.arange(len(data), dtype=np.int64)
+    if kind == "flat":
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    else:
+        nlist = ivf_lists(len(data))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = 10
+        sample = data[np.random.default_rng(0).choice(len(data), size=min(len(data), 40 * nlist), replace=False)]
+        index.train(sample)
+    index.add_with_ids(data, ids)
+    return index
+
+
+def one_file_update(path: Path, n: int, mix: Mixture) -> float:
+    """Seconds to load the index writable, remove one file's rows, add their new vectors and write it back."""
+    start = time.perf_counter()
+    index = faiss.read_index(str(path))
+    rows = np.arange(n // 2, n // 2 + UPDATE_ROWS, dtype=np.int64)
+    index.remove_ids(rows)
+    index.add_with_ids(mix.sample(UPDATE_ROWS, SEED + 99), rows)
+    faiss.write_index(index, str(path))
+    return time.perf_counter() - start
+
+
+def bench_updatable_size(mix: Mixture, n: int, queries: np.ndarray, folder: Path) -> list[dict[str, Any]]:
+    log(f"part 3: n={n:,}: generating data")
+    data = mix.sample(n, SEED + n)
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(data)
+    truth = flat.search(queries, K)[1]
+    del flat
+    rows = []
+    for kind in ("flat", "ivf"):
+        index, t_build = timed(make_updatable, kind, data)
+        path = folder / f"{kind}-{n}.index"
+        faiss.write_index(index, str(path))
+        del index
+        rss0 = rss_bytes()
+        flag = faiss.IO_FLAG_MMAP_IFC if kind == "flat" else faiss.IO_FLAG_MMAP
+        loaded, t_load = timed(faiss.read_index, str(path), flag)
+        rss_loaded = rss_bytes() - rss0
+        row: dict[str, Any] = {"n": n, "index": type(loaded).__name__, "build_s": t_build, "load_s": t_load,
+                               "rss_after_load_bytes": rss_loaded}
+        if kind == "ivf":
+            row["nlist"] = loaded.nlist
+            sweep = []
+            for nprobe in NPROBE_SWEEP:
+                loaded.nprobe = nprobe
+                found = loaded.search(queries, K)[1]
+                sweep.append({"nprobe": nprobe, "recall_at_10": recall_at_k(found, truth),
+                              **single_query_latency(loaded, queries, threads=1)})
+                log(f"  IVF{loaded.nlist} nprobe={nprobe}: recall@10 {sweep[-1]['recall_at_10']:.4f}, "
+                    f"p50 {sweep[-1]['p50_ms']:.3f} ms")
+            best = next((s for s in sweep if s["recall_at_10"] >= 0.95), sweep[-1])
+            row.update(nprobe=best["nprobe"], recall_at_10=best["recall_at_10"], p50_ms=best["p50_ms"], sweep=sweep)
+        else:
+            row.update(recall_at_10=recall_at_k(loaded.search(queries, K)[1], truth),
+                       p50_ms=single_query_latency(loaded, queries, threads=1)["p50_ms"])
+        row["rss_after_queries_bytes"] = rss_bytes() - rss0
+        del loaded
+        row["update_s"] = one_file_update(path, n, mix)
+        path.unlink()
+        log(f"  {row['index']}: load {row['load_s']:.2f}s, p50 {row['p50_ms']:.3f} ms, recall@10 {row['recall_at_10']:.4f}, "
+            f"RSS +{mib(row['rss_after_queries_bytes']):.0f} MiB, one-file update {row['update_s']:.2f}s")
+        rows.append(row)
+    del data
+    return rows
+
+
+def bench_updatable(sizes: list[int]) -> list[dict[str, Any]]:
+    mix = Mixture()
+    queries = mix.sample(N_QUERIES, SEED - 1)
+    folder = Path(tempfile.mkdtemp(prefix="guides-qa-bench-upd-"))
+    try:
+        return [row for n in sizes for row in bench_updatable_size(mix, n, queries, folder)]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_updatable(console, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title="Part 3: updatable, memory-mapped indexes (1 OpenMP thread per query)")
+    for c in ("n", "index", "build s", "load s", "p50 ms", "recall@10", "nprobe", "RSS MiB", "1-file update s"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(f"{r['n']:,}", r["index"], f"{r['build_s']:.1f}", f"{r['load_s']:.2f}", f"{r['p50_ms']:.3f}",
+                  f"{r['recall_at_10']:.4f}", str(r.get("nprobe", "-")), f"{mib(r['rss_after_queries_bytes']):.0f}",
+                  f"{r['update_s']:.2f}")
+    console.print(t)
+
+
+# ---------------------------------------------------------------- part 4: build against bare encode
+
+
+def embedded_texts(index_dir: Path, template) -> list[str]:
+    """Every distinct text a build embedded: chunk passages and their sentences (as rag.build makes them)."""
+    from dataclasses import replace
+
+    from rag.embedding import passage_text
+    from rag.types import Chunk
+
+    chunks = [Chunk.from_json(json.loads(line)) for line in (index_dir / "chunks.jsonl").read_text().splitlines()]
+    texts = [passage_text(c, template) for c in chunks]
+    texts += [passage_text(replace(c, text=q.text), template) for c in chunks for q in c.quotes()]
+    return list(dict.fromkeys(texts))
+
+
+def bench_build_ratio(corpus: Path, ray_address: str | None) -> dict[str, Any]:
+    """A first build of `corpus` (model warm) against the bare encode of everything it embedded,
+    one after the other in this run; with `ray_address`, the same build with the embedding on Ray."""
+    from rag.distributed import RayEncoder
+
+    embedder = Embedder()
+    settings = Settings()
+    embedder.encode_passages(["warm up"])
+    tmp = Path(tempfile.mkdtemp(prefix="guides-qa-bench-build-"))
+    try:
+        log(f"part 4: first build of {corpus}")
+        report, t_build = timed(build_index, corpus, tmp / "plain", settings.index_settings(embedder), embedder)
+        texts = embedded_texts(tmp / "plain", settings.passage_template)
+        log(f"  built {report.chunk_count} chunks ({len(texts)} texts embedded) in {t_build:.1f}s; bare encode")
+        _, t_bare = timed(embedder.model.encode, texts, batch_size=embedder.batch_size, normalize_embeddings=True)
+        res: dict[str, Any] = {"corpus": str(corpus), "files": len(list(corpus.iterdir())), "chunks": report.chunk_count,
+                               "texts_embedded": len(texts), "build_s": t_build, "bare_encode_s": t_bare,
+                               "build_over_bare": t_build / t_bare}
+        log(f"  bare encode {t_bare:.1f}s: build / bare = {res['build_over_bare']:.2f}x")
+        if ray_address:
+            encoder = RayEncoder(ray_address, batch_size=embedder.batch_size)
+            _, t_ray = timed(build_index, corpus, tmp / "ray", settings.index_settings(embedder), embedder, encoder=encoder)
+            diff = float(np.abs(np.load(tmp / "plain" / "embeddings.npy") - np.load(tmp / "ray" / "embeddings.npy")).max())
+            res.update(ray_address=ray_address, ray_build_s=t_ray, ray_max_vector_diff=diff,
+                       ray_same_chunks=(tmp / "plain" / "chunks.jsonl").read_bytes() == (tmp / "ray" / "chunks.jsonl").read_bytes())
+            log(f"  Ray build ({ray_address}) {t_ray:.1f}s, max vector difference {diff:.2e}")
+        return res
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_build_ratio(console, r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Part 4: first build vs bare encode — {r['files']} files, {r['chunks']} chunks, "
+                    f"{r['texts_embedded']} texts embedded")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("first build s (model warm)", f"{r['build_s']:.1f}")
+    t.add_row("bare encode of the same texts s", f"{r['bare_encode_s']:.1f}")
+    t.add_row("build / bare encode", f"{r['build_over_bare']:.2f}x")
+    t.add_row("chunks/s", f"{r['chunks'] / r['build_s']:.1f}")
+    if "ray_build_s" in r:
+        t.add_row(f"Ray build s ({r['ray_address']})", f"{r['ray_build_s']:.1f}")
+        t.add_row("Ray: same chunks, max |Δ vector|", f"{r['ray_same_chunks']}, {r['ray_max_vector_diff']:.1e}")
+    console.print(t)
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -490,6 +660,10 @@ def print_tables(results: dict[str, Any]) -> None:
         t.add_row("hybrid p50 / encode p50", f"{s['hybrid_over_encode_p50']:.2f}x", "")
         console.print(t)
 
+    if results.get("updatable"):
+        print_updatable(console, results["updatable"])
+    if results.get("build_ratio"):
+        print_build_ratio(console, results["build_ratio"])
     syn = results.get("synthetic")
     if syn:
         t = Table(title=f"Synthetic {DIM}-d vectors: exact vs HNSW (M={HNSW_M}, efC={HNSW_EF_CONSTRUCTION}, "
@@ -553,6 +727,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noop-runs", type=int, default=20)
     parser.add_argument("--hnsw-budget", type=float, default=900.0,
                         help="seconds an HNSW build may take before it stops and reports a partial index (default 900)")
+    parser.add_argument("--updatable", default="", help="part 3 sizes, e.g. 100000,1000000: remove/add-able, "
+                        "memory-mapped indexes (load, p50, recall, RSS, one-file update)")
+    parser.add_argument("--build-corpus", type=Path, help="part 4: time a first build of this folder against the "
+                        "bare encode of everything it embeds")
+    parser.add_argument("--ray", help="part 4 also builds with the embedding on this Ray address ('local' starts one)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
@@ -563,6 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(s.replace("_", "")) for s in args.synthetic.split(",") if s.strip()]
         results["synthetic"] = bench_synthetic(sizes, args.hnsw_budget)
         results["synthetic"]["real_stats"] = real_vector_stats()
+    if args.build_corpus:
+        results["build_ratio"] = bench_build_ratio(args.build_corpus, args.ray)
+    if args.updatable:
+        results["updatable"] = bench_updatable([int(s.replace("_", "")) for s in args.updatable.split(",") if s.strip()])
     try:
         import torch
 

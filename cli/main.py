@@ -61,22 +61,39 @@ def index_build(
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed")] = False,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="ADDRESS",
+        help="Embed on a Ray cluster: its address (ray://HOST:10001, HOST:6379 or auto), or 'local' to start one here",
+    )] = None,
 ) -> None:
     """Build or update the index; re-running with nothing changed is a fast no-op."""
     service = QAService(_settings(corpus, index))
+    encoder = None
+    if ray is not None:
+        from rag.distributed import RayEncoder
+
+        encoder = RayEncoder(ray, batch_size=service.embedder.batch_size)
     try:
-        report = service.build(force=force, progress=sys.stderr.isatty())
+        report = service.build(force=force, progress=sys.stderr.isatty(), encoder=encoder)
     except RagError as e:
         _fail(str(e))
     for name, _ in report.skipped.items():
-        err.print(f"[yellow]skipped:[/yellow] {name} (empty, binary, not UTF-8, or only page clutter)")
+        err.print(f"[yellow]skipped:[/yellow] {name} (empty, binary, unreadable, or only page clutter)", highlight=False)
     if report.status == "unchanged":
         out.print(f"index is up to date ({report.chunk_count} chunks) in {report.seconds:.2f} s")
         return
-    changes = ", ".join(f"{k}: {', '.join(v)}" for k, v in
-                        (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if v)
-    out.print(f"built {report.chunk_count} chunks ({report.embedded} embedded, {report.reused} reused) "
-              f"in {report.seconds:.1f} s → {service.settings.index_dir}" + (f"\n{changes}" if changes else ""))
+    changes = ", ".join(_file_changes(label, names) for label, names in
+                        (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if names)
+    rate = report.embedded / report.seconds if report.seconds else 0.0
+    out.print(f"built {report.chunk_count} chunks ({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s, "
+              f"{rate:.0f} chunks/s → {service.settings.index_dir}" + (f"; {changes}" if changes else ""), highlight=False)
+
+
+def _file_changes(label: str, names: list[str], listed: int = 3) -> str:
+    """"added 500 files", or the names themselves when there are only a few."""
+    if len(names) <= listed:
+        return f"{label} {', '.join(names)}"
+    return f"{label} {len(names):,} files"
 
 
 @app.command()

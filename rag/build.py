@@ -32,9 +32,11 @@ import numpy as np
 from rag.bm25 import BM25Index
 from rag.chunking import chunk_document
 from rag.corpus import corpus_files, file_sha256, load_corpus
-from rag.embedding import Embedder, passage_text
+from rag.embedding import Embedder, PassageEncoder, passage_text
 from rag.errors import CorpusError, IndexBuildError, RagError
+from rag.formats import EXTRACTED_DIR, needs_extraction
 from rag.index import CHUNKS, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
+from rag.progress import embedding_progress
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,15 @@ def build_index(
     *,
     force: bool = False,
     progress: bool = False,
+    encoder: PassageEncoder | None = None,
 ) -> BuildReport:
-    """Build or update the index in `index_dir` from the guides in `corpus_dir`."""
+    """Build or update the index in `index_dir` from the guides in `corpus_dir`.
+
+    `encoder` embeds the passages (default: `embedder` in this process; see
+    rag.distributed for a Ray cluster); `progress` shows a bar with rate and ETA."""
     files = {p.name: file_sha256(p) for p in corpus_files(corpus_dir)}
-    return update_index(index_dir, settings, embedder, files, lambda: load_corpus(corpus_dir), force=force, progress=progress)
+    return update_index(index_dir, settings, embedder, files, lambda: load_corpus(corpus_dir), force=force,
+                        progress=progress, encoder=encoder)
 
 
 def update_index(
@@ -76,6 +83,7 @@ def update_index(
     *,
     force: bool = False,
     progress: bool = False,
+    encoder: PassageEncoder | None = None,
 ) -> BuildReport:
     """One build at a time per folder: nothing to do (and no model loaded) when the serving
     index has these settings and `files` (name → sha256); otherwise `documents()` is
@@ -85,7 +93,8 @@ def update_index(
         old = previous_manifest(index_dir)
         if not force and old and old.settings == settings and {**old.files, **old.skipped} == files:
             return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
-        report = write_documents(documents(), index_dir, settings, embedder, old=old, files=files, progress=progress)
+        report = write_documents(documents(), index_dir, settings, embedder, old=old, files=files, progress=progress,
+                                 encoder=encoder)
     previous = {**old.files, **old.skipped} if old else {}
     report.added = sorted(set(files) - set(previous))
     report.changed = sorted(n for n in files if n in previous and previous[n] != files[n])
@@ -103,6 +112,7 @@ def write_documents(
     old: IndexManifest | None = None,
     files: dict[str, str] | None = None,
     progress: bool = False,
+    encoder: PassageEncoder | None = None,
 ) -> BuildReport:
     """Chunk, embed (reusing `old`'s vectors where the text is unchanged) and swap in an index of `docs`.
 
@@ -121,20 +131,38 @@ def write_documents(
     keys = [_embedding_key(settings.model, t) for t in all_texts]
     cache = _cached_vectors(index_dir, old, settings) if old else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-    fresh = dict(zip((keys[i] for i in missing), embedder.encode_passages([all_texts[i] for i in missing], progress=progress)))
+    fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else []
+    fresh = dict(zip((keys[i] for i in missing), fresh))
     vectors = np.stack([cache.get(k, fresh.get(k)) for k in keys]).astype(np.float32)
     hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
     skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
     bm25 = BM25Index.build(texts, settings.bm25)
-    _swap_in(index_dir, lambda staging: write_index(
-        staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
-        vectors[len(chunks) :], bm25,
-    ))
+    def write(staging: Path) -> None:
+        write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
+                    vectors[len(chunks) :], bm25)
+        _write_extracted(staging, docs)
+
+    _swap_in(index_dir, write)
     chunk_missing = sum(1 for k in keys[: len(chunks)] if k not in cache)
     return BuildReport(
         status="built", chunk_count=len(chunks), embedded=chunk_missing, reused=len(chunks) - chunk_missing, skipped=skipped
     )
+
+
+def _write_extracted(folder: Path, docs: list[Document]) -> None:
+    """The text chunked from each HTML/PDF guide: its chunks' `start`/`end` point into it."""
+    for doc in docs:
+        if needs_extraction(doc.doc):
+            (folder / EXTRACTED_DIR).mkdir(exist_ok=True)
+            (folder / EXTRACTED_DIR / f"{doc.doc}.txt").write_text(doc.raw, encoding="utf-8")
+
+
+def _encode(encoder: PassageEncoder, texts: list[str], progress: bool) -> np.ndarray:
+    if not progress:
+        return encoder(texts, None)
+    with embedding_progress(len(texts), unit="passages") as advance:
+        return encoder(texts, advance)
 
 
 def _regroup(flat: list[str], groups: list[list[str]]) -> list[list[str]]:

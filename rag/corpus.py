@@ -13,16 +13,18 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.filler import filler_rule
+from rag.formats import EXTRACTED_SUFFIXES, UnreadableDocument, extract_text, extracted_units, needs_extraction
 from rag.types import Document, Unit
 
 log = logging.getLogger(__name__)
 
-CORPUS_SUFFIXES = (".txt", ".md")
+CORPUS_SUFFIXES = (".txt", ".md") + EXTRACTED_SUFFIXES
+_OTHERS = "/".join(EXTRACTED_SUFFIXES)
 # Bumped whenever parsing, sentence splitting or filler rules change what a guide's units are:
 # the index records it, so a build after such a change re-chunks instead of calling it a no-op.
 PARSER_VERSION = 2
@@ -67,7 +69,7 @@ class _Span:
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Parse every .txt/.md guide in `corpus_dir`; unusable files are skipped with a warning."""
+    """Parse every guide in `corpus_dir` (CORPUS_SUFFIXES); unusable files are skipped with a warning."""
     paths = corpus_files(corpus_dir)
     docs = [doc for doc in (_load_one(p) for p in paths) if doc is not None]
     if not docs:
@@ -78,10 +80,10 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
 def corpus_files(corpus_dir: Path) -> list[Path]:
     """The guide files of a corpus folder, sorted by name."""
     if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist — create it and add .txt or .md guides")
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist — create it and add .txt or .md guides (or {_OTHERS})")
     paths = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES)
     if not paths:
-        raise CorpusError(f"corpus folder {corpus_dir} has no .txt or .md files — add guides to it")
+        raise CorpusError(f"corpus folder {corpus_dir} has no .txt or .md files (nor {_OTHERS}) — add guides to it")
     return paths
 
 
@@ -91,6 +93,13 @@ def file_sha256(path: Path) -> str:
 
 def _load_one(path: Path) -> Document | None:
     data = path.read_bytes()
+    if needs_extraction(path.name):
+        try:
+            raw = extract_text(path.name, data)
+        except UnreadableDocument as e:
+            log.warning("skipped %s: %s", path.name, e)
+            return None
+        return _parsed(path, raw, data, extracted_units(raw))
     if b"\x00" in data:
         log.warning("skipped %s: binary file", path.name)
         return None
@@ -99,7 +108,12 @@ def _load_one(path: Path) -> Document | None:
     except UnicodeDecodeError as e:
         log.warning("skipped %s: not UTF-8 text (byte %d)", path.name, e.start)
         return None
+    return _parsed(path, raw, data)
+
+
+def _parsed(path: Path, raw: str, data: bytes, units: tuple[Unit, ...] | None = None) -> Document | None:
     doc = parse_document(path.name, raw, hashlib.sha256(data).hexdigest())
+    doc = doc if units is None else replace(doc, units=units)
     if not doc.units:
         log.warning("skipped %s: no text left after removing page clutter", path.name)
         return None

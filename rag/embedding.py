@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PassageTemplate = Literal["text", "section", "title_section"]
+# Passages per model call in a build: a progress step, and a unit of work a Ray worker takes.
+PASSAGES_PER_CALL = 256
+# Embeds passage texts like `Embedder.encode_passages`; `on_batch(n)` reports n more done.
+PassageEncoder = Callable[[Sequence[str], Callable[[int], None] | None], np.ndarray]
 
 
 def default_model_path() -> Path:
@@ -94,8 +99,16 @@ class Embedder:
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         return self._encode(queries, progress=False)
 
-    def encode_passages(self, passages: list[str], progress: bool = False) -> np.ndarray:
-        return self._encode(passages, progress=progress)
+    def encode_passages(self, passages: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Vectors of `passages`, in order. They are encoded longest first, so that each
+        model batch holds texts of similar length and little padding is computed;
+        `on_batch(n)` is called after every PASSAGES_PER_CALL (or fewer) passages."""
+        vectors = np.empty((len(passages), self.dim), dtype=np.float32)
+        for rows in length_sorted_slices(passages):
+            vectors[rows] = self._encode([passages[i] for i in rows], progress=False)
+            if on_batch:
+                on_batch(len(rows))
+        return vectors
 
     def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
         if not texts:
@@ -108,3 +121,9 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def length_sorted_slices(texts: Sequence[str], size: int = PASSAGES_PER_CALL) -> list[np.ndarray]:
+    """Row numbers of `texts`, longest first, in slices of `size`."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    return [order[i : i + size] for i in range(0, len(order), size)]

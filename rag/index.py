@@ -213,7 +213,8 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
             raise IndexIncompatibleError(f"index file {folder / name} is missing or damaged — {REBUILD_HINT}")
     rows = [json.loads(line) for line in (folder / CHUNKS).read_text(encoding="utf-8").splitlines()]
     vectors = np.load(folder / VECTORS, mmap_mode="r")  # FAISS holds its own copy; don't hold two
-    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
+    # Memory-mapped vectors: loading is near-instant and the page cache, not this process, holds them.
+    faiss_index = faiss.read_index(str(folder / FAISS_FILE), faiss.IO_FLAG_MMAP_IFC)
     try:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.build import BuildReport, build_index, build_lock
-from rag.embedding import Embedder
+from rag.embedding import Embedder, PassageEncoder
 from rag.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
 from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
@@ -114,9 +114,10 @@ class QAService:
             return OnnxQueryEncoder(self.embedder)
         return self.embedder
 
-    def build(self, force: bool = False, progress: bool = False) -> BuildReport:
+    def build(self, force: bool = False, progress: bool = False, encoder: PassageEncoder | None = None) -> BuildReport:
         s = self.settings
-        return build_index(s.corpus_dir, s.index_dir, s.index_settings(self.embedder), self.embedder, force=force, progress=progress)
+        return build_index(s.corpus_dir, s.index_dir, s.index_settings(self.embedder), self.embedder, force=force,
+                           progress=progress, encoder=encoder)
 
     def rebuild(self, force: bool = False) -> BuildReport:
         """Build, then swap the serving engine; one rebuild at a time."""

@@ -80,7 +80,7 @@ def assert_one_line_error(run: Run, *needles: str) -> None:
 def quick(env: dict[str, str], workdir: Path, built_index: Path) -> dict[str, Run]:
     empty = workdir / "empty-corpus"
     empty.mkdir()
-    (empty / "notes.pdf").write_bytes(b"%PDF-1.4 not a guide")
+    (empty / "notes.docx").write_bytes(b"PK\x03\x04 not a guide format")
     no_index = workdir / "no-index-here"
     no_index.mkdir()
     return rag_concurrently(env, workdir, {
