@@ -15,6 +15,7 @@ started when something needs embedding: a no-op rebuild never connects.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,7 +27,15 @@ from rag.errors import IndexBuildError
 
 log = logging.getLogger(__name__)
 
+# Ray's usage statistics ask cloud metadata endpoints (169.254.169.254) which cloud it runs on; an
+# index build has no business on the network beyond its cluster.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
 LOCAL = "local"
+# Ray replaces 127.0.0.1 and "localhost" by the machine's routable address when a node or driver
+# registers; any other loopback address it keeps. A local Ray, or a cluster on loopback, uses this one,
+# so its traffic stays on loopback.
+LOOPBACK = "127.0.0.2"
 # A local Ray on a shared machine: a small object store (passage texts and vectors are small).
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
 RESTARTS = 2
@@ -81,9 +90,11 @@ class RayEncoder:
         try:
             if self.address == LOCAL:
                 ray.init(num_cpus=self.local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
-                         runtime_env=runtime_env, log_to_driver=False, configure_logging=False)
+                         runtime_env=runtime_env, log_to_driver=False, configure_logging=False,
+                         _node_ip_address=LOOPBACK)
             else:
-                ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=False, configure_logging=False)
+                ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=False, configure_logging=False,
+                         **_driver_address(self.address))
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise IndexBuildError(f"cannot connect to Ray at {self.address!r} ({e}) — start it with 'ray start --head' "
                                   "or pass --ray local") from e
@@ -106,6 +117,12 @@ class RayEncoder:
             if on_batch:
                 on_batch(len(block))
         return vectors
+
+
+def _driver_address(address: str) -> dict[str, str]:
+    """For a cluster on loopback, the driver registers on loopback too (see LOOPBACK)."""
+    host = address.removeprefix("ray://").rpartition(":")[0]
+    return {"_node_ip_address": LOOPBACK} if host.startswith("127.") else {}
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

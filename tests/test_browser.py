@@ -213,7 +213,7 @@ def test_an_abstention_says_so_and_shows_the_nearest_passages(server: str, brows
         (lambda r: r.fulfill(status=503, json={"error": "the index is being rebuilt"}),
          "The service can't answer right now (503): the index is being rebuilt"),
         (lambda r: r.abort(), "Could not reach the server"),
-        (None, "The question was not accepted (422): text is 2001 characters; the limit is 2000"),
+        (None, "The question was not accepted (422): invalid request: question String should have at most 2000"),
     ],
 )
 def test_errors_are_shown_as_messages(server: str, browser: Browser, route, message: str) -> None:

@@ -1,4 +1,4 @@
-"""`--ray`: a build on a real two-node Ray cluster on 127.0.0.1 is the plain build's index,
+"""`--ray`: a build on a real two-node Ray cluster on loopback (127.0.0.2, see rag.distributed.LOOPBACK) is the plain build's index,
 also when a worker is killed mid-build."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from rag.build import build_index
-from rag.distributed import RayEncoder
+from rag.distributed import LOOPBACK, RayEncoder
 from rag.errors import IndexBuildError
 from rag.index import load_index
 from rag.retrieval import HybridRetriever
@@ -26,13 +26,13 @@ from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
-NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
+NODE = [f"--node-ip-address={LOOPBACK}", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
 QUERIES = ["Which deep learning frameworks should I learn?", "How do I deploy a model?", "statistics for data science"]
 
 
 def _free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((LOOPBACK, 0))
         return s.getsockname()[1]
 
 
@@ -73,13 +73,19 @@ def ray_cluster():
     cluster only (`ray stop` would stop every Ray cluster on the machine)."""
     temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # Ray's socket paths must stay short
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    # Ray's dashboard asks cloud metadata endpoints (169.254.169.254) which cloud it runs on unless
+    # ~/ray_bootstrap_config.yaml names a provider: the cluster gets a home of its own that does.
+    home = Path(temp) / "home"
+    home.mkdir()
+    (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "HOME": str(home)}
     run = lambda *args: subprocess.run([RAY, "start", *args, *NODE, f"--temp-dir={temp}"], env=env, check=True,  # noqa: E731
                                        capture_output=True, timeout=180)
     try:
         run("--head", f"--port={port}", "--include-dashboard=false")
-        run(f"--address=127.0.0.1:{port}")
-        yield f"127.0.0.1:{port}"
+        run(f"--address={LOOPBACK}:{port}")
+        yield f"{LOOPBACK}:{port}"
     finally:
         for _ in range(2):
             for pid in _pids_under(temp):
@@ -159,5 +165,5 @@ def test_an_unreachable_cluster_fails_the_build_cleanly_and_leaves_the_index(sma
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     with pytest.raises(IndexBuildError, match="cannot connect to Ray"):
         build_index(corpus, folder, Settings().index_settings(embedder), embedder,
-                    encoder=RayEncoder(f"127.0.0.1:{_free_port()}"))
+                    encoder=RayEncoder(f"{LOOPBACK}:{_free_port()}"))
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
