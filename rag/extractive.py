@@ -47,7 +47,7 @@ class ExtractiveGenerator:
         similarity = self._similarity(without_edition_references(question), passages, quotes)
         editions = frozenset(p.chunk.edition for p in passages if p.chunk.edition)
         intent = read_intent(question, editions)
-        found = candidates(passages, similarity, self.settings, intent.wants_names, intent.wants_figure)
+        found = candidates(passages, quotes, similarity, self.settings, intent.wants_names, intent.wants_figure)
         if intent.edition is not None:
             found = [c for c in found if c.edition == intent.edition] or found
         ranked = sorted(found, key=lambda c: -c.score)

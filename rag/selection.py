@@ -52,10 +52,7 @@ class Candidate:
     doc: str
     section: str
     edition: str | None
-
-    @property
-    def is_item(self) -> bool:
-        return is_item(self.quote.text)
+    is_item: bool  # a list item, "Term: description"
 
 
 @dataclass(frozen=True)
@@ -79,24 +76,26 @@ class SelectionSettings:
 
 def candidates(
     passages: list[ScoredChunk],
+    quotes: list[tuple[int, int, Quote]],
     similarity: Iterable[float],
     settings: SelectionSettings,
     names_wanted: bool = False,
     figure_wanted: bool = False,
 ) -> list[Candidate]:
-    """Scored candidates of `passages`; `similarity` holds the cosines of `quotable(passages)`, in order.
+    """Scored candidates: `quotes` are `quotable(passages)` and `similarity` their cosines, in order.
     When the question asks for named things (tools, libraries), a sentence that names several gains;
     when it asks for a figure, a sentence that gives one."""
     found = []
-    for (i, j, quote), cosine in zip(quotable(passages), similarity, strict=True):
+    for (i, j, quote), cosine in zip(quotes, similarity, strict=True):
         p = passages[i]
+        item = is_item(quote.text)
         score = float(cosine) + settings.dense_weight * (p.dense or 0.0) - settings.rank_penalty * i
-        score += settings.item_bonus * is_item(quote.text)
+        score += settings.item_bonus * item
         if names_wanted:
             score += settings.names_bonus * min(len(named_terms(quote.text)), 3) / 3
         if figure_wanted and has_quantity(quote.text):
             score += settings.figure_bonus
-        found.append(Candidate(i, j, quote, score, p.chunk.doc, p.chunk.section, p.chunk.edition))
+        found.append(Candidate(i, j, quote, score, p.chunk.doc, p.chunk.section, p.chunk.edition, item))
     return found
 
 
