@@ -4,8 +4,9 @@ A script, not a test: it prints comparable figures (medians, p95s) and can write
 them as JSON. Part 1 works on a temporary copy of corpus/ and temporary index
 folders, so the project's own index/ is never touched. Part 2 measures exact
 (IndexFlatIP) against HNSW search on synthetic, embedding-like vectors at sizes
-the guides will never reach, to check EXACT_SEARCH_LIMIT and the HNSW constants
-in rag/index.py.
+the guides will never reach, to place EXACT_SEARCH_LIMIT (rag/ann.py); HNSW is the
+reference point that rag used above it before IVF, which part 3 measures through
+rag.ann itself: load, search, recall, RSS and a one-file update.
 
     python bench/bench_index.py [--synthetic 100000,1000000] [--repeats N]
                                 [--skip-synthetic] [--json OUT]
@@ -36,13 +37,9 @@ import faiss  # noqa: E402
 
 from rag.build import build_index  # noqa: E402
 from rag.embedding import Embedder  # noqa: E402
-from rag.index import (  # noqa: E402
-    EXACT_SEARCH_LIMIT,
-    HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
-    HNSW_M,
-    load_index,
-)
+from rag import ann  # noqa: E402
+from rag.ann import EXACT_SEARCH_LIMIT  # noqa: E402
+from rag.index import load_index  # noqa: E402
 from rag.retrieval import HybridRetriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from timing import finish, log, machine_facts, summary_of_seconds  # noqa: E402
@@ -52,6 +49,10 @@ GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
 DIM = 384
 K = 10
 EF_SEARCH_SWEEP = (32, 64, 128, 256)
+# The HNSW graph that rag used above EXACT_SEARCH_LIMIT until IVF (which can drop rows) replaced it.
+HNSW_M = 32
+HNSW_EF_SEARCH = 256
+HNSW_EF_CONSTRUCTION = 80
 N_QUERIES = 200
 N_CENTRES = 1000
 SEED = 20240611
@@ -448,40 +449,45 @@ def real_vector_stats() -> dict[str, float] | None:
 
 # ---------------------------------------------------------------- part 3: updatable, memory-mapped indexes
 
-UPDATE_ROWS = 60  # one guide's worth of chunks: removed, then re-added with new vectors
+UPDATE_ROWS = 60  # one guide's worth of chunks: removed, and UPDATE_ROWS + 5 new ones put in their place
 NPROBE_SWEEP = (8, 16, 32, 64, 128)
 
 
-def ivf_lists(n: int) -> int:
-    """About 2·√n inverted lists (1M → 2048): a probe then scans ~n/1000 vectors per list."""
-    return int(2 ** round(np.log2(2 * np.sqrt(n))))
+def make_kind(kind: str, data: np.ndarray) -> faiss.Index:
+    """rag.ann.make_index as if EXACT_SEARCH_LIMIT put `data` under it ("flat") or over it ("ivf")."""
+    limit = ann.EXACT_SEARCH_LIMIT
+    ann.EXACT_SEARCH_LIMIT = len(data) if kind == "flat" else 0
+    try:
+        return ann.make_index(data)
+    finally:
+        ann.EXACT_SEARCH_LIMIT = limit
 
 
-def make_updatable(kind: str, data: np.ndarray) -> faiss.Index:
-    """Indexes that take remove_ids/add_with_ids (HNSW cannot remove): exact FlatIP behind an
-    IDMap2, or IVF-Flat with ids, trained on a sample."""
-    ids = np.arange(len(data), dtype=np.int64)
-    if kind == "flat":
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
-    else:
-        nlist = ivf_lists(len(data))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter = 10
-        sample = data[np.random.default_rng(0).choice(len(data), size=min(len(data), 40 * nlist), replace=False)]
-        index.train(sample)
-    index.add_with_ids(data, ids)
-    return index
-
-
-def one_file_update(path: Path, n: int, mix: Mixture) -> float:
-    """Seconds to load the index writable, remove one file's rows, add their new vectors and write it back."""
-    start = time.perf_counter()
-    index = faiss.read_index(str(path))
-    rows = np.arange(n // 2, n // 2 + UPDATE_ROWS, dtype=np.int64)
-    index.remove_ids(rows)
-    index.add_with_ids(mix.sample(UPDATE_ROWS, SEED + 99), rows)
-    faiss.write_index(index, str(path))
-    return time.perf_counter() - start
+def one_file_update(path: Path, data: np.ndarray, mix: Mixture, kind: str) -> dict[str, float]:
+    """What `rag index build` does to the FAISS index when one file in the middle changes: read the
+    serving index (memory-mapped), drop that file's rows, renumber the rows after them, add the new
+    ones (rag.ann.updated_index), write the result beside it. Returns seconds per step."""
+    n, at = len(data), len(data) // 2
+    fresh = mix.sample(UPDATE_ROWS + 5, SEED + 99)
+    new_data = np.concatenate([data[:at], fresh, data[at + UPDATE_ROWS:]])
+    new_rows = np.concatenate([np.arange(at), np.full(UPDATE_ROWS, -1), np.arange(at + 5 + UPDATE_ROWS, n + 5)])
+    added = np.arange(at, at + UPDATE_ROWS + 5)
+    limit = ann.EXACT_SEARCH_LIMIT
+    ann.EXACT_SEARCH_LIMIT = n + 5 if kind == "flat" else 0
+    try:
+        start = time.perf_counter()
+        old = ann.read_index(path)
+        updated, t_update = timed(ann.updated_index, old, new_rows, added, new_data)
+        _, t_write = timed(ann.write_index, updated, path.with_suffix(".new"))
+    finally:
+        ann.EXACT_SEARCH_LIMIT = limit
+    total = time.perf_counter() - start
+    if kind == "ivf":
+        updated.nprobe = updated.nlist
+        check = fresh[:5]
+        assert (updated.search(check, 1)[1][:, 0] == added[:5]).all(), "updated index lost the new rows"
+    path.with_suffix(".new").unlink()
+    return {"update_s": total, "update_compute_s": t_update, "update_write_s": t_write}
 
 
 def bench_updatable_size(mix: Mixture, n: int, queries: np.ndarray, folder: Path) -> list[dict[str, Any]]:
@@ -493,16 +499,15 @@ def bench_updatable_size(mix: Mixture, n: int, queries: np.ndarray, folder: Path
     del flat
     rows = []
     for kind in ("flat", "ivf"):
-        index, t_build = timed(make_updatable, kind, data)
+        index, t_build = timed(make_kind, kind, data)
         path = folder / f"{kind}-{n}.index"
-        faiss.write_index(index, str(path))
+        ann.write_index(index, path)
         del index
         rss0 = rss_bytes()
-        flag = faiss.IO_FLAG_MMAP_IFC if kind == "flat" else faiss.IO_FLAG_MMAP
-        loaded, t_load = timed(faiss.read_index, str(path), flag)
-        rss_loaded = rss_bytes() - rss0
+        loaded, t_load = timed(ann.read_index, path)
         row: dict[str, Any] = {"n": n, "index": type(loaded).__name__, "build_s": t_build, "load_s": t_load,
-                               "rss_after_load_bytes": rss_loaded}
+                               "rss_after_load_bytes": rss_bytes() - rss0,
+                               "used_by_rag": (kind == "flat") == (n <= EXACT_SEARCH_LIMIT)}
         if kind == "ivf":
             row["nlist"] = loaded.nlist
             sweep = []
@@ -513,17 +518,18 @@ def bench_updatable_size(mix: Mixture, n: int, queries: np.ndarray, folder: Path
                               **single_query_latency(loaded, queries, threads=1)})
                 log(f"  IVF{loaded.nlist} nprobe={nprobe}: recall@10 {sweep[-1]['recall_at_10']:.4f}, "
                     f"p50 {sweep[-1]['p50_ms']:.3f} ms")
-            best = next((s for s in sweep if s["recall_at_10"] >= 0.95), sweep[-1])
-            row.update(nprobe=best["nprobe"], recall_at_10=best["recall_at_10"], p50_ms=best["p50_ms"], sweep=sweep)
+            used = next(s for s in sweep if s["nprobe"] == ann.IVF_NPROBE)
+            row.update(nprobe=ann.IVF_NPROBE, recall_at_10=used["recall_at_10"], p50_ms=used["p50_ms"], sweep=sweep)
         else:
             row.update(recall_at_10=recall_at_k(loaded.search(queries, K)[1], truth),
                        p50_ms=single_query_latency(loaded, queries, threads=1)["p50_ms"])
         row["rss_after_queries_bytes"] = rss_bytes() - rss0
         del loaded
-        row["update_s"] = one_file_update(path, n, mix)
+        row.update(one_file_update(path, data, mix, kind))
         path.unlink()
         log(f"  {row['index']}: load {row['load_s']:.2f}s, p50 {row['p50_ms']:.3f} ms, recall@10 {row['recall_at_10']:.4f}, "
-            f"RSS +{mib(row['rss_after_queries_bytes']):.0f} MiB, one-file update {row['update_s']:.2f}s")
+            f"RSS +{mib(row['rss_after_queries_bytes']):.0f} MiB, one-file update {row['update_s']:.2f}s "
+            f"(update {row['update_compute_s']:.2f}s, write {row['update_write_s']:.2f}s)")
         rows.append(row)
     del data
     return rows
@@ -542,13 +548,14 @@ def bench_updatable(sizes: list[int]) -> list[dict[str, Any]]:
 def print_updatable(console, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    t = Table(title="Part 3: updatable, memory-mapped indexes (1 OpenMP thread per query)")
-    for c in ("n", "index", "build s", "load s", "p50 ms", "recall@10", "nprobe", "RSS MiB", "1-file update s"):
+    t = Table(title="Part 3: rag.ann indexes, memory-mapped (1 OpenMP thread per query; * = what rag uses at this size)")
+    for c in ("n", "index", "build s", "load s", "p50 ms", "recall@10", "nprobe", "RSS MiB", "1-file update s",
+              "of it: write s"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(f"{r['n']:,}", r["index"], f"{r['build_s']:.1f}", f"{r['load_s']:.2f}", f"{r['p50_ms']:.3f}",
-                  f"{r['recall_at_10']:.4f}", str(r.get("nprobe", "-")), f"{mib(r['rss_after_queries_bytes']):.0f}",
-                  f"{r['update_s']:.2f}")
+        t.add_row(f"{r['n']:,}", r["index"] + (" *" if r["used_by_rag"] else ""), f"{r['build_s']:.1f}",
+                  f"{r['load_s']:.2f}", f"{r['p50_ms']:.3f}", f"{r['recall_at_10']:.4f}", str(r.get("nprobe", "-")),
+                  f"{mib(r['rss_after_queries_bytes']):.0f}", f"{r['update_s']:.2f}", f"{r['update_write_s']:.2f}")
     console.print(t)
 
 
@@ -582,13 +589,14 @@ def bench_build_ratio(corpus: Path, ray_address: str | None) -> dict[str, Any]:
         report, t_build = timed(build_index, corpus, tmp / "plain", settings.index_settings(embedder), embedder)
         texts = embedded_texts(tmp / "plain", settings.passage_template)
         log(f"  built {report.chunk_count} chunks ({len(texts)} texts embedded) in {t_build:.1f}s; bare encode")
-        _, t_bare = timed(embedder.model.encode, texts, batch_size=embedder.batch_size, normalize_embeddings=True)
+        with embedder.passage_precision():  # the precision the build embedded in
+            _, t_bare = timed(embedder.model.encode, texts, batch_size=embedder.batch_size, normalize_embeddings=True)
         res: dict[str, Any] = {"corpus": str(corpus), "files": len(list(corpus.iterdir())), "chunks": report.chunk_count,
                                "texts_embedded": len(texts), "build_s": t_build, "bare_encode_s": t_bare,
                                "build_over_bare": t_build / t_bare}
         log(f"  bare encode {t_bare:.1f}s: build / bare = {res['build_over_bare']:.2f}x")
         if ray_address:
-            encoder = RayEncoder(ray_address, batch_size=embedder.batch_size)
+            encoder = RayEncoder(ray_address, batch_size=embedder.batch_size, passage_dtype=embedder.passage_dtype)
             _, t_ray = timed(build_index, corpus, tmp / "ray", settings.index_settings(embedder), embedder, encoder=encoder)
             diff = float(np.abs(np.load(tmp / "plain" / "embeddings.npy") - np.load(tmp / "ray" / "embeddings.npy")).max())
             res.update(ray_address=ray_address, ray_build_s=t_ray, ray_max_vector_diff=diff,

@@ -72,7 +72,7 @@ def index_build(
     if ray is not None:
         from rag.distributed import RayEncoder
 
-        encoder = RayEncoder(ray, batch_size=service.embedder.batch_size)
+        encoder = RayEncoder(ray, batch_size=service.embedder.batch_size, passage_dtype=service.embedder.passage_dtype)
     try:
         report = service.build(force=force, progress=sys.stderr.isatty(), encoder=encoder)
     except RagError as e:
@@ -87,6 +87,22 @@ def index_build(
     rate = report.embedded / report.seconds if report.seconds else 0.0
     out.print(f"built {report.chunk_count} chunks ({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s, "
               f"{rate:.0f} chunks/s → {service.settings.index_dir}" + (f"; {changes}" if changes else ""), highlight=False)
+
+
+@index_app.command("verify")
+def index_verify(index: IndexOpt = None) -> None:
+    """Checksum every index file against its manifest. Loading checks every file's size but
+    hashes only files up to 64 MiB, so a big index still loads in seconds."""
+    from rag.index import read_manifest, verify_files
+
+    folder = _settings(index=index).index_dir
+    try:
+        manifest = read_manifest(folder)
+        verify_files(folder, manifest)
+    except RagError as e:
+        _fail(str(e))
+    out.print(f"index in {folder} is intact: {len(manifest.checksums)} files, {manifest.chunk_count} chunks, "
+              f"{manifest.faiss_index}", highlight=False)
 
 
 def _file_changes(label: str, names: list[str], listed: int = 3) -> str:
@@ -194,7 +210,7 @@ def serve(
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
 ) -> None:
-    """Run the HTTP service (POST /ask, POST /search, GET /health, GET /metrics); builds the index first if missing.
+    """Run the HTTP service (POST /ask, POST /search, GET /health, GET /metrics); builds the index first if it is missing or out of date.
 
     Limits come from the environment: RAG_MAX_BODY_BYTES, RAG_QUEUE_MAX (503 beyond it), RAG_WORKER_THREADS,
     RAG_REQUEST_READ_TIMEOUT_S, RAG_KEEP_ALIVE_TIMEOUT_S, RAG_GRACEFUL_SHUTDOWN_S; the
@@ -218,7 +234,7 @@ def serve(
 @app.command("mcp")
 def mcp_command(corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
     """Run an MCP server over stdio with the tools search_guides and ask_guides, for agent hosts
-    (builds the index first if missing). Configure a host with the command: rag mcp"""
+    (builds the index first if it is missing or out of date). Configure a host with the command: rag mcp"""
     from api.mcp_server import serve_stdio
 
     service = QAService(_settings(corpus, index))

@@ -22,20 +22,23 @@ import os
 import shutil
 import time
 import uuid
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import faiss
 import numpy as np
 
+from rag import ann
 from rag.bm25 import BM25Index
 from rag.chunking import chunk_document
 from rag.corpus import corpus_files, file_sha256, load_corpus
 from rag.embedding import Embedder, PassageEncoder, passage_text
 from rag.errors import CorpusError, IndexBuildError, RagError
 from rag.formats import EXTRACTED_DIR, needs_extraction
-from rag.index import CHUNKS, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
+from rag.index import CHUNKS, FAISS_FILE, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
 from rag.progress import embedding_progress
 from rag.types import Document
 
@@ -129,7 +132,8 @@ def write_documents(
     sentence_texts = [[passage_text(replace(c, text=q.text), template) for q in c.quotes()] for c in chunks]
     all_texts = texts + [t for group in sentence_texts for t in group]
     keys = [_embedding_key(settings.model, t) for t in all_texts]
-    cache = _cached_vectors(index_dir, old, settings) if old else {}
+    previous = _previous_index(index_dir, old, settings) if old else None
+    cache = previous.vectors_by_key() if previous else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
     fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else []
     fresh = dict(zip((keys[i] for i in missing), fresh))
@@ -138,9 +142,11 @@ def write_documents(
     doc_files = {d.doc: d.sha256 for d in docs}
     skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
     bm25 = BM25Index.build(texts, settings.bm25)
+    faiss_index = previous.updated_faiss_index(hashes, vectors[: len(chunks)]) if previous else None
+
     def write(staging: Path) -> None:
         write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
-                    vectors[len(chunks) :], bm25)
+                    vectors[len(chunks) :], bm25, faiss_index)
         _write_extracted(staging, docs)
 
     _swap_in(index_dir, write)
@@ -182,25 +188,68 @@ def previous_manifest(index_dir: Path) -> IndexManifest | None:
         return None
 
 
-def _cached_vectors(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> dict[str, np.ndarray]:
-    """Vectors of the serving index by embedding key; empty if it cannot be trusted.
+@dataclass
+class _PreviousIndex:
+    """What a build reuses of the serving index: vectors by embedding key, and its FAISS index."""
+
+    folder: Path
+    hashes: list[str]
+    vectors: np.ndarray
+    sentence_keys: list[str]
+    sentence_vectors: np.ndarray
+
+    def vectors_by_key(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.hashes, self.vectors)) | dict(zip(self.sentence_keys, self.sentence_vectors))
+
+    def updated_faiss_index(self, hashes: list[str], vectors: np.ndarray) -> faiss.Index | None:
+        """The serving FAISS index with only the changed rows dropped and added (rag.ann), or
+        None to make one anew."""
+        try:
+            old = ann.read_index(self.folder / FAISS_FILE)
+        except RuntimeError as e:
+            log.warning("not updating the FAISS index of %s: %s", self.folder, e)
+            return None
+        if old.ntotal != len(self.hashes):
+            return None
+        new_rows, added_rows = row_moves(self.hashes, hashes)
+        return ann.updated_index(old, new_rows, added_rows, vectors)
+
+
+def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> _PreviousIndex | None:
+    """The serving index's rows and vectors (memory-mapped), or None if they cannot be trusted.
 
     Any settings change (model, chunker, template) forces a full re-embed, so an
     index never mixes vectors made under two configurations.
     """
     if old.settings != settings:
-        return {}
+        return None
     try:
         rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
-        vectors = np.load(index_dir / VECTORS)
-        sentence_vectors = np.load(index_dir / SENTENCE_VECTORS)
-        sentence_keys = [k for row in rows for k in row["sentence_hashes"]]
-        if len(rows) != len(vectors) or len(sentence_keys) != len(sentence_vectors):
-            return {}
-        return {row["hash"]: vectors[i] for i, row in enumerate(rows)} | dict(zip(sentence_keys, sentence_vectors))
+        previous = _PreviousIndex(
+            folder=index_dir,
+            hashes=[row["hash"] for row in rows],
+            vectors=np.load(index_dir / VECTORS, mmap_mode="r"),
+            sentence_keys=[k for row in rows for k in row["sentence_hashes"]],
+            sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
+        )
     except (OSError, ValueError, KeyError) as e:
         log.warning("not reusing embeddings from %s: %s", index_dir, e)
-        return {}
+        return None
+    if len(previous.hashes) != len(previous.vectors) or len(previous.sentence_keys) != len(previous.sentence_vectors):
+        return None
+    return previous
+
+
+def row_moves(old: list[str], new: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each old row went (-1: gone), and the new rows that are new, matching rows by
+    embedding key (equal keys pair up in order)."""
+    free: dict[str, deque[int]] = defaultdict(deque)
+    for row, key in enumerate(new):
+        free[key].append(row)
+    new_rows = np.array([free[key].popleft() if free[key] else -1 for key in old], dtype=np.int64)
+    taken = np.zeros(len(new), dtype=bool)
+    taken[new_rows[new_rows >= 0]] = True
+    return new_rows, np.flatnonzero(~taken)
 
 
 @contextmanager

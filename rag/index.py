@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ import faiss
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from rag import ann
 from rag.bm25 import BM25Index, BM25Settings
 from rag.chunking import ChunkerSettings
 from rag.embedding import PassageTemplate
@@ -35,12 +35,10 @@ SENTENCE_VECTORS = "sentence_embeddings.npy"
 SENTENCE_OFFSETS = "sentence_offsets.npy"
 FAISS_FILE = "faiss.index"
 BM25_DIR = "bm25"
-# Exact search is fast enough (< ~15 ms on 2 cores) up to this many vectors;
-# above it an HNSW graph keeps search in milliseconds at a small recall cost.
-EXACT_SEARCH_LIMIT = 200_000
-HNSW_M = 32
-HNSW_EF_SEARCH = 256  # recall@10 0.988 at 1M synthetic vectors (128: 0.964); see bench/README.md
-HNSW_EF_CONSTRUCTION = 80
+CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS)
+# Files up to this size are checksummed at every load; larger ones (vectors, FAISS lists of
+# big indexes) only have their size checked, and `rag index verify` checksums them all.
+CHECKSUM_AT_LOAD_BYTES = 64 << 20
 REBUILD_HINT = "run 'rag index build'"
 
 
@@ -55,6 +53,9 @@ class IndexSettings(BaseModel, frozen=True):
     bm25: BM25Settings
     # rag.corpus.PARSER_VERSION; None in indexes built before it was recorded.
     parser_version: int | None = None
+    # The precision passages were embedded in (rag.embedding.PassageDtype, resolved); None: float32,
+    # in indexes built before it was recorded.
+    passage_dtype: str | None = None
 
 
 class IndexManifest(BaseModel):
@@ -65,6 +66,7 @@ class IndexManifest(BaseModel):
     chunk_count: int
     faiss_index: str
     checksums: dict[str, str]
+    sizes: dict[str, int] = {}  # bytes per checksummed file; empty in indexes built before it was recorded
     built_at: str
     versions: dict[str, str]
 
@@ -124,29 +126,6 @@ class Index:
         return self.sentence_scores(query_vector, rows)[0]
 
 
-# Queries arrive one at a time: OpenMP threads only add overhead to a single-query
-# search (measured: 16 ms with 2 threads vs 0.2 ms with 1 at 10k vectors). Builds
-# use every core (make_faiss_index).
-faiss.omp_set_num_threads(1)
-
-
-def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
-    """Exact inner-product index, or HNSW above EXACT_SEARCH_LIMIT vectors."""
-    dim = vectors.shape[1]
-    if len(vectors) <= EXACT_SEARCH_LIMIT:
-        index = faiss.IndexFlatIP(dim)
-    else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    try:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    finally:
-        faiss.omp_set_num_threads(1)
-    return index
-
-
 def write_index(
     folder: Path,
     settings: IndexSettings,
@@ -158,8 +137,12 @@ def write_index(
     sentence_hashes: list[list[str]],
     sentence_vectors: np.ndarray,
     bm25: BM25Index,
+    faiss_index: faiss.Index | None = None,
 ) -> IndexManifest:
-    """Write a complete index into `folder` (a fresh staging folder); the manifest goes last."""
+    """Write a complete index into `folder` (a fresh staging folder); the manifest goes last.
+
+    `faiss_index` is the vector index of `vectors` when the caller has one (an
+    updated one, see rag.ann.updated_index); otherwise it is made here."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / CHUNKS).open("w", encoding="utf-8") as f:
         for chunk, digest, sentence_digests in zip(chunks, hashes, sentence_hashes, strict=True):
@@ -168,8 +151,8 @@ def write_index(
     np.save(folder / VECTORS, vectors.astype(np.float32))
     np.save(folder / SENTENCE_VECTORS, sentence_vectors.astype(np.float32))
     np.save(folder / SENTENCE_OFFSETS, np.cumsum([0] + [len(h) for h in sentence_hashes]).astype(np.int64))
-    faiss_index = make_faiss_index(vectors)
-    faiss.write_index(faiss_index, str(folder / FAISS_FILE))
+    faiss_index = faiss_index if faiss_index is not None else ann.make_index(vectors)
+    ann.write_index(faiss_index, folder / FAISS_FILE)
     bm25.save(folder / BM25_DIR)
     manifest = IndexManifest(
         format_version=FORMAT_VERSION,
@@ -178,7 +161,8 @@ def write_index(
         skipped=skipped,
         chunk_count=len(chunks),
         faiss_index=type(faiss_index).__name__,
-        checksums={name: _sha256(folder / name) for name in (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS)},
+        checksums={name: _sha256(folder / name) for name in CHECKSUMMED},
+        sizes={name: (folder / name).stat().st_size for name in CHECKSUMMED},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=_library_versions(),
     )
@@ -208,13 +192,10 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
         raise IndexIncompatibleError(
             f"index in {folder} was built with other settings ({_settings_diff(manifest.settings, settings)}) — {REBUILD_HINT}"
         )
-    for name, expected in manifest.checksums.items():
-        if not (folder / name).is_file() or _sha256(folder / name) != expected:
-            raise IndexIncompatibleError(f"index file {folder / name} is missing or damaged — {REBUILD_HINT}")
+    verify_files(folder, manifest, full=False)
     rows = [json.loads(line) for line in (folder / CHUNKS).read_text(encoding="utf-8").splitlines()]
     vectors = np.load(folder / VECTORS, mmap_mode="r")  # FAISS holds its own copy; don't hold two
-    # Memory-mapped vectors: loading is near-instant and the page cache, not this process, holds them.
-    faiss_index = faiss.read_index(str(folder / FAISS_FILE), faiss.IO_FLAG_MMAP_IFC)
+    faiss_index = ann.read_index(folder / FAISS_FILE)
     try:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:
@@ -235,6 +216,24 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
         sentence_vectors=sentence_vectors,
         sentence_offsets=sentence_offsets,
     )
+
+
+def verify_files(folder: Path, manifest: IndexManifest, *, full: bool = True) -> None:
+    """Refuse a missing or damaged file. Every file's size is checked; its checksum too when
+    `full`, or when it is small enough to hash at each load (CHECKSUM_AT_LOAD_BYTES)."""
+    for name, checksum in manifest.checksums.items():
+        path = folder / name
+        if not path.is_file() or not _intact(path, checksum, manifest.sizes.get(name), full):
+            raise IndexIncompatibleError(f"index file {path} is missing or damaged — {REBUILD_HINT}")
+
+
+def _intact(path: Path, checksum: str, size: int | None, full: bool) -> bool:
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return False
+    if full or size is None or actual <= CHECKSUM_AT_LOAD_BYTES:
+        return _sha256(path) == checksum
+    return True
 
 
 def _settings_diff(built: IndexSettings, wanted: IndexSettings) -> str:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.build import build_index
@@ -102,3 +103,29 @@ def test_index_folder_under_a_file_is_a_clear_error(corpus_copy, tmp_path, embed
     blocker.write_text("x")
     with pytest.raises(IndexBuildError, match="cannot"):
         _build(corpus_copy, blocker / "index", embedder)
+
+
+def test_above_the_exact_limit_a_changed_guide_updates_the_ivf_index_in_place(corpus_copy, index_copy, embedder,
+                                                                              monkeypatch):
+    monkeypatch.setattr("rag.ann.EXACT_SEARCH_LIMIT", 50)  # the guides' ~170 chunks count as a large index
+    settings = Settings().index_settings(embedder)
+    guide = corpus_copy / "000_66311b75d3a066c9.txt"
+    text = guide.read_text()
+    cut = text.index("## Conclusion")
+    guide.write_text(text[:cut] + "## 27. Quantum Gardening Zorblaxian gardens need quantum care. " + text[cut:])
+    _build(corpus_copy, index_copy, embedder)
+    first = load_index(index_copy, settings)
+    assert first.manifest.faiss_index == "IndexIVFFlat"
+    centroids = first.faiss_index.quantizer.reconstruct_n(0, first.faiss_index.nlist)
+
+    guide.write_text(text)  # the Zorblaxian section goes again: rows after it move up
+    report = _build(corpus_copy, index_copy, embedder)
+    assert report.changed == ["000_66311b75d3a066c9.txt"] and report.embedded == 0
+    index = load_index(index_copy, settings)
+    ivf = index.faiss_index
+    np.testing.assert_array_equal(ivf.quantizer.reconstruct_n(0, ivf.nlist), centroids)  # updated, not re-trained
+    assert not any("Zorblaxian" in c.text for c in index.chunks)
+    ivf.nprobe = ivf.nlist
+    queries = np.asarray(index.vectors)
+    _, rows = index.dense_search(queries, 5)
+    np.testing.assert_array_equal(rows, np.argsort(-(queries @ queries.T), axis=1, kind="stable")[:, :5])

@@ -3,12 +3,11 @@
 import json
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
 from rag.errors import IndexIncompatibleError, IndexNotFoundError
-from rag.index import CHUNKS, EXACT_SEARCH_LIMIT, MANIFEST, VECTORS, load_index, make_faiss_index
+from rag.index import CHUNKS, MANIFEST, VECTORS, load_index, verify_files, read_manifest
 from rag.settings import Settings
 
 
@@ -38,23 +37,6 @@ def test_index_folder_is_readable_without_our_code(built_index: Path):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
 
 
-def test_hnsw_above_the_exact_limit_finds_nearly_what_exact_search_finds(monkeypatch):
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(50, 32))
-    data = centres[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 32))
-    data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
-    queries = data[:100] + 0.01
-    monkeypatch.setattr("rag.index.EXACT_SEARCH_LIMIT", 1000)
-    approximate = make_faiss_index(data)
-    assert isinstance(approximate, faiss.IndexHNSWFlat) and EXACT_SEARCH_LIMIT > 1000
-    exact = faiss.IndexFlatIP(32)
-    exact.add(data)
-    _, truth = exact.search(queries, 10)
-    _, found = approximate.search(queries, 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
-    assert recall >= 0.95
-
-
 def test_missing_index_names_the_fix(tmp_path: Path, embedder):
     with pytest.raises(IndexNotFoundError, match="rag index build"):
         load_index(tmp_path, _settings(embedder))
@@ -79,4 +61,17 @@ def test_damaged_index_is_refused_with_the_fix(index_copy: Path, embedder, damag
     else:
         (index_copy / "faiss.index").unlink()
     with pytest.raises(IndexIncompatibleError, match="rag index build"):
+        load_index(index_copy, _settings(embedder))
+
+
+def test_large_files_have_their_size_checked_at_load_and_their_checksum_by_verify(index_copy: Path, embedder, monkeypatch):
+    monkeypatch.setattr("rag.index.CHECKSUM_AT_LOAD_BYTES", 1024)  # the vectors count as large
+    data = bytearray((index_copy / VECTORS).read_bytes())
+    data[-8:] = b"\xff" * 8  # same size, other bytes
+    (index_copy / VECTORS).write_bytes(bytes(data))
+    load_index(index_copy, _settings(embedder))
+    with pytest.raises(IndexIncompatibleError, match=f"{VECTORS} is missing or damaged"):
+        verify_files(index_copy, read_manifest(index_copy))
+    (index_copy / VECTORS).write_bytes(bytes(data[:-4]))  # a torn file is caught by its size alone
+    with pytest.raises(IndexIncompatibleError, match=f"{VECTORS} is missing or damaged"):
         load_index(index_copy, _settings(embedder))
