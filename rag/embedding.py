@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -25,6 +27,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PassageTemplate = Literal["text", "section", "title_section"]
+# The precision passages are embedded in. "auto" is bfloat16 where the CPU computes it natively
+# (AVX512-BF16 or AMX): 2.4x faster here, at cosine >= 0.9999 with float32 and the same retrieval
+# scores (README, "Build speed"). Elsewhere bfloat16 is emulated and slower, so float32.
+PassageDtype = Literal["auto", "float32", "bfloat16"]
 # Passages per model call in a build: a progress step, and a unit of work a Ray worker takes.
 PASSAGES_PER_CALL = 256
 # Embeds passage texts like `Embedder.encode_passages`; `on_batch(n)` reports n more done.
@@ -50,9 +56,10 @@ def passage_text(chunk: Chunk, template: PassageTemplate) -> str:
 class Embedder:
     """Encodes queries and passages into normalised vectors (inner product = cosine)."""
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model_path: Path | None = None, batch_size: int = 32, passage_dtype: PassageDtype = "auto") -> None:
         self.model_path = model_path or default_model_path()
         self.batch_size = batch_size
+        self.passage_dtype: PassageDtype = resolve_passage_dtype(passage_dtype)
         self._lock = threading.Lock()
 
     @property
@@ -102,13 +109,28 @@ class Embedder:
     def encode_passages(self, passages: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Vectors of `passages`, in order. They are encoded longest first, so that each
         model batch holds texts of similar length and little padding is computed;
-        `on_batch(n)` is called after every PASSAGES_PER_CALL (or fewer) passages."""
+        `on_batch(n)` is called after every PASSAGES_PER_CALL (or fewer) passages.
+
+        A model batch is `batch_size` consecutive passages of that order, so any run of
+        whole batches (a Ray worker's slice) gives the vectors a whole build gives: in
+        bfloat16 a passage's vector depends on its batch's padded length."""
         vectors = np.empty((len(passages), self.dim), dtype=np.float32)
-        for rows in length_sorted_slices(passages):
-            vectors[rows] = self._encode([passages[i] for i in rows], progress=False)
-            if on_batch:
-                on_batch(len(rows))
+        with self.passage_precision():
+            for rows in length_sorted_slices(passages):
+                for start in range(0, len(rows), self.batch_size):
+                    batch = rows[start : start + self.batch_size]
+                    vectors[batch] = self._encode([passages[i] for i in batch], progress=False)
+                if on_batch:
+                    on_batch(len(rows))
         return vectors
+
+    def passage_precision(self) -> AbstractContextManager:
+        """Run the model in `passage_dtype` inside this context (a no-op for float32)."""
+        if self.passage_dtype != "bfloat16":
+            return nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
         if not texts:
@@ -116,11 +138,28 @@ class Embedder:
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
-            normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,
         )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        # Normalised here, in float32, whatever precision the model ran in.
+        return np.ascontiguousarray(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
+
+
+def resolve_passage_dtype(dtype: PassageDtype) -> PassageDtype:
+    """"auto" made concrete for this CPU (see PassageDtype)."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if native_bfloat16() else "float32"
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware (Linux: /proc/cpuinfo flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
 def length_sorted_slices(texts: Sequence[str], size: int = PASSAGES_PER_CALL) -> list[np.ndarray]:

@@ -47,7 +47,7 @@ class QAService:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or Embedder(passage_dtype=settings.passage_dtype)
         self._plain_encoder = self._make_query_encoder()
         self.query_encoder: QueryEncoder = self._plain_encoder
         self.batcher: BatchingEncoder | None = None
@@ -61,12 +61,14 @@ class QAService:
         return self._engine
 
     def ensure_index(self) -> BuildReport | None:
-        """Build the index if there is none; returns the build report if one ran."""
+        """Build the index if there is none, or if it cannot serve (built by other settings or
+        code, or damaged); returns the build report if one ran."""
         self.remove_stale_staging()
         try:
             self.engine
             return None
-        except IndexNotFoundError:
+        except (IndexNotFoundError, IndexIncompatibleError) as e:
+            log.info("building the index: %s", e)
             report = self.build()
             self._engine = self._load()
             return report

@@ -127,7 +127,7 @@ def _assert_same_index(a: Path, b: Path, embedder) -> None:
 
 def test_a_build_on_a_two_node_ray_cluster_equals_a_plain_build(ray_cluster, small_corpus, plain_index, embedder, tmp_path):
     folder = tmp_path / "index"
-    encoder = RayEncoder(ray_cluster, slice_size=16)  # several slices, so both nodes get work
+    encoder = RayEncoder(ray_cluster, slice_size=32)  # two slices, so both nodes get work
     report = build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=encoder)
     assert report.status == "built" and report.embedded == report.chunk_count > 0
     _assert_same_index(plain_index, folder, embedder)
@@ -151,7 +151,7 @@ def test_a_worker_killed_mid_build_is_retried_and_the_index_is_still_the_same(
     killer = threading.Thread(target=kill_first_worker, daemon=True)
     killer.start()
     folder = tmp_path / "index"
-    build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=RayEncoder(ray_cluster, slice_size=16))
+    build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=RayEncoder(ray_cluster, slice_size=32))
     killer.join(timeout=5)
     assert killed, "no Ray worker process was seen"
     _assert_same_index(plain_index, folder, embedder)
