@@ -246,3 +246,15 @@ def test_eval_writes_metrics_retrieved_and_answers(answering: dict[str, Run], wo
         assert {"id", "answer", "abstained", "citations"} <= a.keys()
         assert isinstance(a["abstained"], bool) and isinstance(a["citations"], list)
         assert all({"text", "doc"} <= c.keys() for c in a["citations"])
+
+
+def test_index_verify_checksums_every_file_and_names_a_damaged_one(env: dict[str, str], workdir: Path,
+                                                                   index_copy: Path) -> None:
+    intact = rag(env, workdir, "index", "verify", "--index", str(index_copy))
+    assert intact.returncode == 0 and "is intact" in intact.stdout, intact.stderr
+    vectors = index_copy / "sentence_embeddings.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-4:] = b"\x00\x00\x80\x7f"  # same size, one vector component changed
+    vectors.write_bytes(bytes(data))
+    assert_one_line_error(rag(env, workdir, "index", "verify", "--index", str(index_copy)),
+                          "sentence_embeddings.npy is missing or damaged", "rag index build")
