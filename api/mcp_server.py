@@ -17,7 +17,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from api.schemas import MAX_K, CitationOut, PassageOut
+from api.schemas import MAX_HISTORY, MAX_K, CitationOut, PassageOut
+from rag.types import Turn
 from rag.errors import RagError
 from rag.service import QAService
 
@@ -58,10 +59,16 @@ def create_server(service: QAService) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def ask_guides(
         question: Annotated[str, Field(min_length=1, max_length=limit, description="A question about ML skills")],
+        earlier_questions: Annotated[list[Annotated[str, Field(max_length=limit)]], Field(
+            max_length=MAX_HISTORY,
+            description="The user's earlier questions in this conversation, oldest first: a follow-up such as "
+                        "'Which ones does it name?' is read in their context",
+        )] = [],  # noqa: B006 - never mutated
     ) -> Annotated[CallToolResult, AskOutput]:
         """Answer QUESTION from the ML skills guides: every claim marked [n] for citation n, or an honest
         "The guides don't cover this." with the nearest passages."""
-        result = _run(lambda: service.engine.pipeline.ask(_text(question)))
+        history = [Turn("user", q) for q in earlier_questions]
+        result = _run(lambda: service.engine.pipeline.ask(_text(question), history=history))
         answer = result.answer
         asked = AskOutput(
             answer=answer.answer,

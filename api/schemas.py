@@ -13,6 +13,7 @@ from rag.retrieval import Filters
 from rag.types import ScoredChunk, Turn
 
 MAX_K = 50
+MAX_HISTORY = 20  # earlier turns a question may carry
 #: The schema's ceiling on question and query length; RAG_MAX_QUESTION_CHARS may set a lower one.
 MAX_TEXT_CHARS = 2000
 MAX_FILTERS = 50
@@ -76,7 +77,7 @@ class AskRequest(_Query):
     question: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra=_TEXT_SCHEMA,
                                 description="A question about machine-learning skills")
     history: list[TurnIn] = Field(
-        default=[], max_length=20, description="Earlier turns, oldest first: a follow-up question is read in their context"
+        default=[], max_length=MAX_HISTORY, description="Earlier turns, oldest first: a follow-up question is read in their context"
     )
 
     _check = field_validator("question")(_searchable_text)

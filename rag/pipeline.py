@@ -86,7 +86,9 @@ class QAPipeline:
 
 def abstention(generator: str, reason: str = "") -> Answer:
     return Answer(
-        answer=" ".join(filter(None, [NOT_COVERED, reason, "The nearest passages are listed with the response."])),
+        # Each surface shows the nearest passages its own way (the page, the CLI, MCP), and an OpenAI
+        # chat client shows none, so the answer itself does not promise them.
+        answer=" ".join(filter(None, [NOT_COVERED, reason])),
         abstained=True,
         citations=[],
         generator=generator,

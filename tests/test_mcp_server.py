@@ -42,6 +42,9 @@ def session(built_index: Path):
         ("search_guides", {"query": "vector databases", "k": 0}),
         ("search_guides", {"k": 3}),
         ("ask_guides", {"question": "   "}),
+        ("ask_guides", {"question": "Which ones does it name?",
+                        "earlier_questions": ["What does the 2024 guide say about vector databases?"]}),
+        ("ask_guides", {"question": "Which ones does it name?", "earlier_questions": "vector databases"}),
     ]
     return call_server(built_index, calls)
 
@@ -81,7 +84,15 @@ def test_ask_abstains_with_the_nearest_passages(session) -> None:
     assert "Rust" in rust.content[0].text
 
 
-@pytest.mark.parametrize(("position", "says"), [(3, "k"), (4, "query"), (5, "empty")])
+def test_ask_reads_a_follow_up_in_the_context_of_the_earlier_questions(session) -> None:
+    _, results = session
+    followup = results[6].structured_content
+    assert not results[6].is_error and not followup["abstained"]
+    assert "pinecone" in followup["answer"].lower()
+    assert {c["edition"] for c in followup["citations"]} == {"2024"}
+
+
+@pytest.mark.parametrize(("position", "says"), [(3, "k"), (4, "query"), (5, "empty"), (7, "earlier_questions")])
 def test_bad_arguments_are_tool_errors_that_say_what_is_wrong(session, position: int, says: str) -> None:
     _, results = session
     bad = results[position]
