@@ -589,14 +589,14 @@ def bench_build_ratio(corpus: Path, ray_address: str | None) -> dict[str, Any]:
         report, t_build = timed(build_index, corpus, tmp / "plain", settings.index_settings(embedder), embedder)
         texts = embedded_texts(tmp / "plain", settings.passage_template)
         log(f"  built {report.chunk_count} chunks ({len(texts)} texts embedded) in {t_build:.1f}s; bare encode")
-        with embedder.passage_precision():  # the precision the build embedded in
+        with embedder.precision():  # the precision the build embedded in
             _, t_bare = timed(embedder.model.encode, texts, batch_size=embedder.batch_size, normalize_embeddings=True)
         res: dict[str, Any] = {"corpus": str(corpus), "files": len(list(corpus.iterdir())), "chunks": report.chunk_count,
                                "texts_embedded": len(texts), "build_s": t_build, "bare_encode_s": t_bare,
                                "build_over_bare": t_build / t_bare}
         log(f"  bare encode {t_bare:.1f}s: build / bare = {res['build_over_bare']:.2f}x")
         if ray_address:
-            encoder = RayEncoder(ray_address, batch_size=embedder.batch_size, passage_dtype=embedder.passage_dtype)
+            encoder = RayEncoder(ray_address, batch_size=embedder.batch_size, embed_dtype=embedder.embed_dtype)
             _, t_ray = timed(build_index, corpus, tmp / "ray", settings.index_settings(embedder), embedder, encoder=encoder)
             diff = float(np.abs(np.load(tmp / "plain" / "embeddings.npy") - np.load(tmp / "ray" / "embeddings.npy")).max())
             res.update(ray_address=ray_address, ray_build_s=t_ray, ray_max_vector_diff=diff,

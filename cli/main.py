@@ -72,7 +72,7 @@ def index_build(
     if ray is not None:
         from rag.distributed import RayEncoder
 
-        encoder = RayEncoder(ray, batch_size=service.embedder.batch_size, passage_dtype=service.embedder.passage_dtype)
+        encoder = RayEncoder(ray, batch_size=service.embedder.batch_size, embed_dtype=service.embedder.embed_dtype)
     try:
         report = service.build(force=force, progress=sys.stderr.isatty(), encoder=encoder)
     except RagError as e:

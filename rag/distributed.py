@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embedding import PASSAGES_PER_CALL, PassageDtype, length_sorted_slices, resolve_passage_dtype
+from rag.embedding import PASSAGES_PER_CALL, EmbedDtype, length_sorted_slices, resolve_embed_dtype
 from rag.errors import IndexBuildError
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,13 @@ RESTARTS = 2
 class EncoderWorker:
     """A Ray actor: one model per worker process, one torch thread per worker CPU."""
 
-    def __init__(self, batch_size: int, passage_dtype: str) -> None:
+    def __init__(self, batch_size: int, embed_dtype: str) -> None:
         import torch
 
         from rag.embedding import Embedder
 
         torch.set_num_threads(1)
-        self.embedder = Embedder(batch_size=batch_size, passage_dtype=passage_dtype)
+        self.embedder = Embedder(batch_size=batch_size, embed_dtype=embed_dtype)
 
     def encode(self, slice_id: int, texts: list[str]) -> tuple[int, np.ndarray]:
         return slice_id, self.embedder.encode_passages(texts)
@@ -61,11 +61,11 @@ class RayEncoder:
     ("local" starts one in this process, "auto" finds a running one)."""
 
     def __init__(self, address: str, batch_size: int = 32, slice_size: int = PASSAGES_PER_CALL,
-                 local_cpus: int | None = None, passage_dtype: PassageDtype = "auto") -> None:
+                 local_cpus: int | None = None, embed_dtype: EmbedDtype = "auto") -> None:
         self.address = address
         self.batch_size = batch_size
         # Resolved here, on the driver: every worker embeds in the precision the index records.
-        self.passage_dtype = resolve_passage_dtype(passage_dtype)
+        self.embed_dtype = resolve_embed_dtype(embed_dtype)
         # Whole model batches per slice, so the workers' batches are a plain build's (see encode_passages).
         self.slice_size = max(1, round(slice_size / batch_size)) * batch_size
         self.local_cpus = local_cpus
@@ -110,7 +110,7 @@ class RayEncoder:
         worker = ray.remote(num_cpus=1, max_restarts=RESTARTS, max_task_retries=RESTARTS)(EncoderWorker)
         count = max(1, min(int(ray.cluster_resources().get("CPU", 1)), len(slices)))
         log.info("embedding %d passages on %d Ray workers", len(texts), count)
-        pool = ActorPool([worker.remote(self.batch_size, self.passage_dtype) for _ in range(count)])
+        pool = ActorPool([worker.remote(self.batch_size, self.embed_dtype) for _ in range(count)])
         jobs = ((i, [texts[j] for j in rows]) for i, rows in enumerate(slices))
         vectors = np.empty((len(texts), 0), dtype=np.float32)
         for slice_id, block in pool.map_unordered(lambda actor, job: actor.encode.remote(*job), jobs):

@@ -53,9 +53,9 @@ class IndexSettings(BaseModel, frozen=True):
     bm25: BM25Settings
     # rag.corpus.PARSER_VERSION; None in indexes built before it was recorded.
     parser_version: int | None = None
-    # The precision passages were embedded in (rag.embedding.PassageDtype, resolved); None: float32,
+    # The precision passages were embedded in (rag.embedding.EmbedDtype, resolved); None: float32,
     # in indexes built before it was recorded.
-    passage_dtype: str | None = None
+    embed_dtype: str | None = None
 
 
 class IndexManifest(BaseModel):

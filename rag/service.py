@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from rag.build import BuildReport, build_index, build_lock
-from rag.embedding import Embedder, PassageEncoder
+from rag.embedding import Embedder, PassageEncoder, torch_threads
 from rag.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
 from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
@@ -47,10 +48,11 @@ class QAService:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(passage_dtype=settings.passage_dtype)
+        self.embedder = embedder or Embedder(embed_dtype=settings.embed_dtype)
         self._plain_encoder = self._make_query_encoder()
         self.query_encoder: QueryEncoder = self._plain_encoder
         self.batcher: BatchingEncoder | None = None
+        self._torch_threads = 0  # torch's thread count before the worker set it to one
         self._engine: Engine | None = None
         self._rebuild_lock = threading.Lock()
 
@@ -94,8 +96,14 @@ class QAService:
         """Route every question encode through one batching worker thread (see rag.inference)."""
         self.stop_inference_worker()
         s = self.settings
+        on_start = None
+        if isinstance(self._plain_encoder, Embedder):
+            # Torch on one thread while the worker runs (see rag.inference). The setting is the process's:
+            # an index rebuild in a running server embeds on one thread too, leaving a core to questions.
+            self._torch_threads = torch_threads()
+            on_start = partial(torch_threads, 1)
         self.batcher = BatchingEncoder(self._plain_encoder, max_batch=s.batch_max, max_wait_ms=s.batch_wait_ms,
-                                       max_queue=s.queue_max, on_batch=on_batch)
+                                       max_queue=s.queue_max, on_batch=on_batch, on_start=on_start)
         self._use_query_encoder(self.batcher)
         return self.batcher
 
@@ -104,6 +112,8 @@ class QAService:
         if self.batcher is not None:
             self.batcher.close()
             self.batcher = None
+            if self._torch_threads:
+                torch_threads(self._torch_threads)
             self._use_query_encoder(self._plain_encoder)
 
     def _use_query_encoder(self, encoder: QueryEncoder) -> None:
@@ -162,3 +172,4 @@ class QAService:
         s = self.settings
         return LLMGenerator(s.llm_base_url, s.llm_model, s.llm_api_key.get_secret_value(), s.llm_timeout,
                             s.llm_context_tokens, fallback=extractive)
+

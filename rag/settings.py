@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.bm25 import BM25Settings
 from rag.chunking import ChunkerSettings
 from rag.corpus import PARSER_VERSION
-from rag.embedding import Embedder, PassageDtype, PassageTemplate
+from rag.embedding import Embedder, EmbedDtype, PassageTemplate
 from rag.index import IndexSettings
 
 FusionMethod = Literal["rrf", "weighted"]
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=ChunkerSettings().max_tokens, ge=16, le=512)
     chunk_overlap_tokens: int = Field(default=ChunkerSettings().overlap_tokens, ge=0, le=256)
     passage_template: PassageTemplate = "title_section"
-    passage_dtype: PassageDtype = "auto"
+    embed_dtype: EmbedDtype = "auto"
     bm25_k1: float = BM25Settings().k1
     bm25_b: float = BM25Settings().b
 
@@ -78,5 +78,5 @@ class Settings(BaseSettings):
             passage_template=self.passage_template,
             bm25=self.bm25(),
             parser_version=PARSER_VERSION,
-            passage_dtype=embedder.passage_dtype,
+            embed_dtype=embedder.embed_dtype,
         )

@@ -138,3 +138,20 @@ def test_max_wait_gathers_a_question_that_arrives_just_after(embedder: Embedder)
         assert batches == [3]
     finally:
         encoder.close()
+
+
+def test_the_service_worker_runs_torch_on_one_thread_and_gives_the_count_back(embedder: Embedder, built_index) -> None:
+    import torch
+
+    from rag.service import QAService
+    from rag.settings import Settings
+
+    before = torch.get_num_threads()
+    service = QAService(Settings(index_dir=built_index), embedder)
+    seen: list[int] = []
+    batcher = service.start_inference_worker(on_batch=lambda *_: seen.append(torch.get_num_threads()))
+    vectors = batcher.encode_queries(["Which MLOps tools should I learn?"])
+    assert float(vectors[0] @ embedder.encode_queries(["Which MLOps tools should I learn?"])[0]) > 0.9999
+    assert seen == [1]  # observed on the worker thread, after its encode
+    service.stop_inference_worker()
+    assert torch.get_num_threads() == before

@@ -327,10 +327,10 @@ def test_a_killed_builds_staging_folder_is_removed_at_the_next_start(index_copy:
 
 def test_an_index_built_by_other_settings_is_rebuilt_at_start(index_copy: Path, embedder) -> None:
     manifest = json.loads((index_copy / "manifest.json").read_text())
-    manifest["settings"]["passage_dtype"] = "float16"  # as if embedded by other code
+    manifest["settings"]["embed_dtype"] = "float16"  # as if embedded by other code
     (index_copy / "manifest.json").write_text(json.dumps(manifest))
     service = QAService(Settings(corpus_dir=ROOT / "corpus", index_dir=index_copy), embedder)
     report = service.ensure_index()
     assert report is not None and report.status == "built" and report.reused == 0
-    assert service.engine.index.manifest.settings.passage_dtype == embedder.passage_dtype
+    assert service.engine.index.manifest.settings.embed_dtype == embedder.embed_dtype
     assert service.ensure_index() is None  # now it serves as it is
