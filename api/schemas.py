@@ -131,6 +131,9 @@ class AskResponse(BaseModel):
     nearest: list[PassageOut] = Field(default=[], description="When abstaining: the closest passages found")
     generator: str
     notice: str | None = None
+    read_in_context: str | None = Field(
+        default=None, description="For a follow-up: what it was read with from the earlier questions, its topic "
+                                  "and edition (\"vector databases (the 2024 guide)\"); null when it stands alone")
     timings: dict[str, float]
 
     @classmethod
@@ -143,6 +146,7 @@ class AskResponse(BaseModel):
             nearest=[PassageOut.of(p) for p in result.passages[:3]] if answer.abstained else [],
             generator=answer.generator,
             notice=answer.notice,
+            read_in_context=result.carried or None,
             timings=result.timings,
         )
 

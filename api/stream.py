@@ -68,7 +68,8 @@ async def _events(first: Step, steps: Iterator[Step], request: Request) -> Async
 def _event(step: Found | str) -> ServerSentEvent:
     if isinstance(step, Found):
         passages = [PassageOut.of(p).model_dump() for p in step.passages]
-        return ServerSentEvent(event="passages", data=json.dumps({"passages": passages}))
+        return ServerSentEvent(event="passages",
+                               data=json.dumps({"passages": passages, "read_in_context": step.carried or None}))
     return ServerSentEvent(event="delta", data=json.dumps({"text": step}))
 
 

@@ -60,6 +60,9 @@ class Contextualised:
     asked: str
     question: str
     followup: bool
+    # What a follow-up takes from the earlier question: its topic, and the edition in brackets
+    # ("vector databases (the 2024 guide)"); empty when the question stands alone.
+    carried: str = ""
 
 
 def is_followup(question: str) -> bool:
@@ -77,8 +80,8 @@ def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
     earlier = contextualise(history[last].content, history[:last]).question
     topic = topic_terms(earlier)
     edition = "" if edition_references(question) else edition_phrase(earlier)
-    resolved = f"{topic} {question}" + (f" ({edition})" if edition else "")
-    return Contextualised(question, resolved, True)
+    carried = topic + (f" ({edition})" if edition else "")
+    return Contextualised(question, f"{topic} {question}" + (f" ({edition})" if edition else ""), True, carried)
 
 
 def topic_terms(question: str) -> str:

@@ -19,6 +19,7 @@ class AskResult:
     answer: Answer
     passages: list[ScoredChunk]
     timings: dict[str, float] = field(default_factory=dict)
+    carried: str = ""  # what a follow-up took from the conversation (rag.conversation.Contextualised)
 
 
 class QAPipeline:
@@ -61,11 +62,11 @@ class QAPipeline:
         started = time.perf_counter()
         asked, passages = retrieve_in_context(self.retriever, question, history, k, filters)
         retrieved = time.perf_counter()
-        yield Found(passages)
+        yield Found(passages, asked.carried)
         answer = yield from split_answer(self.answer_steps(asked.question, passages, live))
         done = time.perf_counter()
         timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
-        yield AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()})
+        yield AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()}, asked.carried)
 
     def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
         *_, answer = self.answer_steps(question, passages, live=False)

@@ -32,6 +32,7 @@ class Found:
     """The passages a question retrieved, reported before its answer is written."""
 
     passages: list[ScoredChunk]
+    carried: str = ""  # what a follow-up took from the conversation (rag.conversation.Contextualised)
 
 
 def stream_answer(

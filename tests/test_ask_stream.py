@@ -84,6 +84,9 @@ def test_stream_takes_the_ask_request_body(client: TestClient) -> None:
     assert all(p["edition"] == "2024" for p in events[0][1]["passages"]) and len(events[0][1]["passages"]) == 5
     done = events[-1][1]
     assert without_timings(done) == without_timings(client.post("/ask", json=body).json())
+    assert events[0][1]["read_in_context"] == done["read_in_context"] == "vector databases (the 2024 guide)"
+    alone = stream(client, {"question": "Which MLOps tools should I learn?", "history": history})
+    assert alone[0][1]["read_in_context"] is None and alone[-1][1]["read_in_context"] is None
 
 
 @pytest.mark.parametrize(

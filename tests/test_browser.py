@@ -117,6 +117,8 @@ def test_ask_read_a_cited_passage_and_follow_up(server: str, visit: Visit) -> No
     visit.ask(FOLLOW_UP)
     second = page.locator(".turn").nth(1)
     expect(second.locator(".question")).to_have_text(FOLLOW_UP)
+    expect(second.locator(".read-in-context")).to_contain_text("vector databases")
+    expect(first.locator(".read-in-context")).to_have_count(0)  # the first question stands alone
     assert second.locator(".error").count() == 0
     assert visit.asked[1]["history"] == [
         {"role": "user", "content": VECTOR_QUESTION},

@@ -116,7 +116,8 @@ class Turn {
     this.el = el("article", { class: "turn", "aria-labelledby": this.heading.id }, this.heading, this.answerEl, this.passageEl);
   }
 
-  found(passages) {
+  found(passages, readInContext) {
+    if (readInContext) this.answerEl.prepend(el("p", { class: "read-in-context", text: `Read with the earlier question: ${readInContext}` }));
     const n = passages.length;
     this.status.textContent = n ? `Found ${n} passage${n === 1 ? "" : "s"}. Writing the answer…` : "No passages found.";
   }
@@ -270,7 +271,7 @@ async function ask(question, edition) {
     });
     if (!response.ok) return turn.fail(await errorMessage(response), retry);
     for await (const { event, data } of readEvents(response)) {
-      if (event === "passages") turn.found(data.passages);
+      if (event === "passages") turn.found(data.passages, data.read_in_context);
       else if (event === "delta") turn.delta(data.text);
       else if (event === "error") return turn.fail(`The answer failed: ${data.error}`, retry);
       else if (event === "done") {
