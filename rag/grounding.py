@@ -12,6 +12,11 @@ content words (stemmed, stopwords out, and the words that frame an answer —
   passages the answer cites anywhere); otherwise it is dropped, however it was
   marked;
 - a sentence without content words ("Yes.") claims nothing checkable and stays.
+
+A reply being streamed is checked as it arrives (`settled_text`): a sentence is
+passed on once the next one has begun, if the rule keeps it; only a sentence
+without markers must wait for the whole reply, since it is checked against every
+passage the reply cites.
 """
 
 from __future__ import annotations
@@ -48,6 +53,25 @@ def check_citations(text: str, passages: Sequence[str]) -> tuple[str, list[int]]
     result = "".join(kept).strip()
     cited = [n for match in MARKER.finditer(result) for n in _numbers(match)]
     return result, list(dict.fromkeys(cited))
+
+
+def settled_text(partial: str, passages: Sequence[str]) -> str:
+    """What `check_citations` will keep of the start of a reply of which `partial` has arrived,
+    as far as that is decided already: the checked sentences before the last one (which may
+    still grow), up to the first claim without markers, and up to the last one that cites a
+    passage (a reply that ends up citing nothing abstains as a whole)."""
+    kept: list[str] = []
+    settled = 0
+    for sentence in sentences(partial)[:-1]:
+        terms = content_terms(sentence)
+        if terms and MARKER.search(sentence) is None:
+            break
+        checked = _check_sentence(sentence, passages, set())
+        if checked is not None:
+            kept.append(checked)
+            if terms:
+                settled = len(kept)
+    return "".join(kept[:settled]).lstrip()
 
 
 def sentences(text: str) -> list[str]:

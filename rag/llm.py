@@ -26,7 +26,7 @@ import tiktoken
 from rag.chunking import TOKEN_ENCODING, count_tokens
 from rag.errors import GeneratorError
 from rag.generation import NOT_COVERED, Generator
-from rag.grounding import check_citations
+from rag.grounding import check_citations, settled_text
 from rag.types import Answer, Citation, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -82,27 +82,39 @@ class LLMGenerator:
         return parse_reply(reply, passages[: len(sent)])
 
     def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Answer]:
-        """The reply's text deltas as the server sends them, then the checked Answer. When the
-        server fails, the fallback's answer (its text as one delta if nothing was sent yet).
-        Closing the iterator closes the upstream request."""
+        """The checked answer's text as the reply arrives, a sentence at a time once the rule
+        of rag.grounding keeps it (`settled_text`), then the checked Answer: an unsupported
+        sentence is never shown. When the server fails, the fallback's answer (its text as
+        one delta if nothing was sent yet). Closing the iterator closes the upstream request."""
         if not passages:
             answer = _abstain()
             yield answer.answer
             yield answer
             return
         sent = budget_passages(passages, self.context_tokens)
-        deltas: list[str] = []
+        texts = [p.chunk.text for p in passages[: len(sent)]]
+        reply, shown = "", ""
         try:
             for delta in self._complete_stream(build_messages(question, sent)):
-                deltas.append(delta)
-                yield delta
+                reply += delta
+                if any(c.isspace() for c in delta):  # a sentence can only be complete once the next begins
+                    settled = settled_text(reply, texts)
+                    if len(settled) > len(shown):
+                        yield settled[len(shown) :]
+                        shown = settled
         except GeneratorError as exc:
             answer = self._fall_back(question, passages, exc)
-            if not deltas:
+            if not shown:
                 yield answer.answer
             yield answer
             return
-        yield parse_reply("".join(deltas), passages[: len(sent)])
+        answer = parse_reply(reply, passages[: len(sent)])
+        if answer.answer.startswith(shown):
+            if len(answer.answer) > len(shown):
+                yield answer.answer[len(shown) :]
+        else:  # cannot happen while settled_text holds to the rule; the Answer is what counts
+            log.warning("streamed text is not the start of the checked answer: %.80r", shown)
+        yield answer
 
     def _fall_back(self, question: str, passages: list[ScoredChunk], exc: GeneratorError) -> Answer:
         log.warning("LLM generation failed, answering extractively: %s", exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.grounding import SUPPORT_MIN, check_citations, content_terms, sentences
+from rag.grounding import SUPPORT_MIN, check_citations, content_terms, sentences, settled_text
 
 PASSAGES = [
     "Docker and Kubernetes are essential for deploying models consistently.",
@@ -72,3 +72,32 @@ def test_out_of_range_markers_are_dropped_and_list_items_checked_one_by_one() ->
 def test_sentences_keep_their_markers_and_join_back(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected
     assert "".join(sentences(text)) == text
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "MLflow tracks every training run [3]. Recruiters love infographics [2]. Pinecone handles vector data [2].",
+        "Here is what the guides say:\n- MLflow tracks every training run [3]\n- Rust is key [1]\n- Pinecone handles vector data [2]\n",
+        "In short, tracking matters. MLflow tracks every training run [3]. Pinecone handles vector data [2].",
+        "Learn Rust first [1]. Kaggle medals matter most [2].",
+        "The guides don't cover this.",
+    ],
+)
+def test_what_a_stream_shows_is_always_the_start_of_the_checked_answer(reply: str) -> None:
+    final, cited = check_citations(reply, PASSAGES)
+    shown = [settled_text(reply[:end], PASSAGES) for end in range(len(reply) + 1)]
+    for before, after in zip(shown, shown[1:]):
+        assert after.startswith(before)  # text once shown is never taken back
+    for text in shown:
+        assert final.startswith(text), (text, final)
+        assert not text or cited  # nothing is shown of a reply that ends up citing nothing
+    assert "Recruiters" not in "".join(shown) and "Rust" not in "".join(shown)
+
+
+def test_a_stream_holds_an_unmarked_claim_until_the_whole_reply_is_in() -> None:
+    reply = "In short, tracking matters. MLflow tracks every training run [3]. Pinecone handles vector data [2]."
+    assert settled_text(reply, PASSAGES) == ""
+    assert settled_text("MLflow tracks every training run [3]. Pinecone", PASSAGES) == "MLflow tracks every training run [3]. "
+    listed = "- MLflow tracks every training run [3]\n- Rust is key [1]\n- Pine"
+    assert settled_text(listed, PASSAGES) == "- MLflow tracks every training run [3]\n"  # the Rust line is dropped

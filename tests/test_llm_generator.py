@@ -273,20 +273,33 @@ def stream(base_url: str, passages: list[ScoredChunk] = PASSAGES, **kwargs) -> l
         generator.close()
 
 
-def test_stream_relays_deltas_then_the_checked_answer(llm: FakeLLMServer):
-    llm.script.reply = "Keep your resume to one page [1]. Recruiters love colourful infographics [2]."
+def test_stream_shows_only_the_sentences_the_check_keeps(llm: FakeLLMServer):
+    llm.script.reply = ("Keep your resume to one page [1]. Recruiters love colourful infographics [2]. "
+                        "A two-page resume is fine for senior roles [2]. So one page, or two when senior.")
     *deltas, answer = stream(llm.base_url)
     assert llm.requests[0].body["stream"] is True
-    assert len(deltas) > 5 and "".join(deltas) == llm.script.reply
-    assert isinstance(answer, Answer) and answer.answer == "Keep your resume to one page [1]."
+    assert isinstance(answer, Answer) and answer.answer == (
+        "Keep your resume to one page [1]. A two-page resume is fine for senior roles [2]. "
+        "So one page, or two when senior.")
+    assert deltas == ["Keep your resume to one page [1]. ", "A two-page resume is fine for senior roles [2]. ",
+                      "So one page, or two when senior."]  # the unmarked last one waits for the whole reply
+    assert not any("infographics" in d for d in deltas)
+
+
+def test_a_streamed_reply_that_ends_up_citing_nothing_shows_only_the_abstention(llm: FakeLLMServer):
+    llm.script.reply = "Here is the answer: Learn Rust and Haskell first [1]. Kaggle medals matter most [2]."
+    *deltas, answer = stream(llm.base_url)
+    assert answer.abstained and deltas == [NOT_COVERED]
 
 
 def test_stream_yields_a_delta_before_the_server_has_finished(llm: FakeLLMServer):
-    llm.script.reply, llm.script.hold = "Keep your resume to one page [1].", threading.Event()
+    llm.script.reply = "Keep your resume to one page [1]. A two-page resume is fine for senior roles [2]."
+    llm.script.pieces = ["Keep your resume to one page [1]. A", " two-page resume is fine for senior roles [2]."]
+    llm.script.hold = threading.Event()
     generator = make_generator(llm.base_url)
     parts = generator.stream(QUESTION, PASSAGES)
     try:
-        assert next(parts) == "Keep "  # the server is still holding the rest back
+        assert next(parts) == "Keep your resume to one page [1]. "  # the server is still holding the rest back
         llm.script.hold.set()
         assert isinstance(list(parts)[-1], Answer)
     finally:
@@ -304,7 +317,7 @@ def test_stream_that_fails_before_any_text_falls_back_as_one_delta(llm: FakeLLMS
 def test_stream_that_breaks_off_falls_back_with_notice(llm: FakeLLMServer):
     llm.script.reply, llm.script.cut_after = "Keep your resume to one page [1].", 2
     *deltas, answer = stream(llm.base_url)
-    assert deltas == ["Keep ", "your "]
+    assert deltas == ["fallback [1]"]  # nothing of the broken reply was checked, so nothing was shown
     assert_fell_back(answer, llm.base_url, "before [DONE]")
 
 
