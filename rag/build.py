@@ -36,9 +36,11 @@ from rag.bm25 import BM25Index
 from rag.chunking import chunk_document
 from rag.corpus import corpus_files, file_sha256, load_corpus
 from rag.embedding import Embedder, PassageEncoder, passage_text
-from rag.errors import CorpusError, IndexBuildError, RagError
+from rag.errors import CorpusError, IndexBuildError, IndexIncompatibleError, RagError
 from rag.formats import EXTRACTED_DIR, needs_extraction
-from rag.index import CHUNKS, FAISS_FILE, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, write_index
+from rag.index import (
+    CHUNKS, FAISS_FILE, SENTENCE_VECTORS, VECTORS, IndexManifest, IndexSettings, read_manifest, verify_files, write_index,
+)
 from rag.progress import embedding_progress
 from rag.types import Document
 
@@ -224,6 +226,7 @@ def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings
     if old.settings != settings:
         return None
     try:
+        verify_files(index_dir, old, full=False)  # never reuse vectors of a damaged index
         rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
         previous = _PreviousIndex(
             folder=index_dir,
@@ -232,7 +235,7 @@ def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings
             sentence_keys=[k for row in rows for k in row["sentence_hashes"]],
             sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
         )
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, IndexIncompatibleError) as e:
         log.warning("not reusing embeddings from %s: %s", index_dir, e)
         return None
     if len(previous.hashes) != len(previous.vectors) or len(previous.sentence_keys) != len(previous.sentence_vectors):

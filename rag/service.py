@@ -71,7 +71,7 @@ class QAService:
             return None
         except (IndexNotFoundError, IndexIncompatibleError) as e:
             log.info("building the index: %s", e)
-            report = self.build()
+            report = self.build(force=isinstance(e, IndexIncompatibleError))  # a damaged index may list the same files
             self._engine = self._load()
             return report
 

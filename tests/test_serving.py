@@ -334,3 +334,12 @@ def test_an_index_built_by_other_settings_is_rebuilt_at_start(index_copy: Path, 
     assert report is not None and report.status == "built" and report.reused == 0
     assert service.engine.index.manifest.settings.embed_dtype == embedder.embed_dtype
     assert service.ensure_index() is None  # now it serves as it is
+
+
+def test_a_damaged_index_is_rebuilt_at_start_without_reusing_its_vectors(index_copy: Path, embedder) -> None:
+    vectors = index_copy / "embeddings.npy"
+    vectors.write_bytes(vectors.read_bytes()[:-64])  # torn
+    service = QAService(Settings(corpus_dir=ROOT / "corpus", index_dir=index_copy), embedder)
+    report = service.ensure_index()
+    assert report is not None and report.status == "built" and report.reused == 0
+    assert len(service.engine.index) == report.chunk_count
