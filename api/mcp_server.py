@@ -17,10 +17,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from api.schemas import MAX_HISTORY, MAX_K, CitationOut, PassageOut
-from rag.types import Turn
+from api.schemas import MAX_HISTORY, MAX_K, CitationOut, PassageOut, source_label
 from rag.errors import RagError
 from rag.service import QAService
+from rag.types import Turn
 
 T = TypeVar("T")
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -53,7 +53,7 @@ def create_server(service: QAService) -> MCPServer:
         """Passages of the ML skills guides that best match QUERY, best first, with guide, edition and section."""
         passages = _run(lambda: service.engine.retriever.retrieve(_text(query), k=k))
         found = SearchOutput(results=[PassageOut.of(p) for p in passages])
-        text = "\n\n".join(f"{i}. {_source(p)}\n{p.text}" for i, p in enumerate(found.results, start=1))
+        text = "\n\n".join(f"{i}. {source_label(p)}\n{p.text}" for i, p in enumerate(found.results, start=1))
         return _result(text or "No passages found.", found)
 
     @server.tool(annotations=READ_ONLY)
@@ -76,8 +76,8 @@ def create_server(service: QAService) -> MCPServer:
             citations=[CitationOut.model_validate(c.to_json()) for c in answer.citations],
             nearest=[PassageOut.of(p) for p in result.passages[:3]] if answer.abstained else [],
         )
-        sources = [f"[{c.n}] {_source(c)}\n{c.text}" for c in asked.citations] or [
-            f"nearest: {_source(p)}\n{p.text}" for p in asked.nearest
+        sources = [f"[{c.n}] {source_label(c)}\n{c.text}" for c in asked.citations] or [
+            f"nearest: {source_label(p)}\n{p.text}" for p in asked.nearest
         ]
         return _result("\n\n".join([answer.answer, *sources]), asked)
 
@@ -101,11 +101,6 @@ def _run(work: Callable[[], T]) -> T:
         return work()
     except RagError as e:
         raise ToolError(str(e)) from e
-
-
-def _source(p: PassageOut) -> str:
-    edition = f" ({p.edition} edition)" if p.edition else ""
-    return f"{p.doc}{edition}, {p.section}"
 
 
 def _result(text: str, data: BaseModel) -> CallToolResult:

@@ -27,7 +27,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Service
-from api.schemas import CitationOut
+from api.schemas import CitationOut, source_label
 from rag.chunking import count_tokens
 from rag.errors import IndexIncompatibleError, IndexNotFoundError, RagError
 from rag.pipeline import AskResult
@@ -238,7 +238,7 @@ def sources(citations: list[Citation]) -> str:
     """The short list that follows the answer: guide, edition and section of each [n]."""
     if not citations:
         return ""
-    lines = [f"- [{c.n}] {c.doc}" + (f" ({c.edition} edition)" if c.edition else "") + f", {c.section}" for c in citations]
+    lines = [f"- [{c.n}] {source_label(c)}" for c in citations]
     return "\n\nSources:\n" + "\n".join(lines)
 
 

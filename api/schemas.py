@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
@@ -11,6 +11,18 @@ from rag.input_text import lone_surrogate, strip_control
 from rag.pipeline import AskResult
 from rag.retrieval import Filters
 from rag.types import ScoredChunk, Turn
+
+
+class _Sourced(Protocol):
+    doc: str
+    edition: str | None
+    section: str
+
+
+def source_label(item: _Sourced) -> str:
+    """Where a passage or citation comes from, for text replies: "notes.txt (2024 edition), Skills > MLOps"."""
+    edition = f" ({item.edition} edition)" if item.edition else ""
+    return f"{item.doc}{edition}, {item.section}"
 
 MAX_K = 50
 MAX_HISTORY = 20  # earlier turns a question may carry

@@ -24,6 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -453,14 +455,20 @@ UPDATE_ROWS = 60  # one guide's worth of chunks: removed, and UPDATE_ROWS + 5 ne
 NPROBE_SWEEP = (8, 16, 32, 64, 128)
 
 
-def make_kind(kind: str, data: np.ndarray) -> faiss.Index:
-    """rag.ann.make_index as if EXACT_SEARCH_LIMIT put `data` under it ("flat") or over it ("ivf")."""
+@contextmanager
+def index_kind(kind: str, n: int) -> Iterator[None]:
+    """rag.ann as if EXACT_SEARCH_LIMIT put `n` vectors under it ("flat") or over it ("ivf")."""
     limit = ann.EXACT_SEARCH_LIMIT
-    ann.EXACT_SEARCH_LIMIT = len(data) if kind == "flat" else 0
+    ann.EXACT_SEARCH_LIMIT = n if kind == "flat" else 0
     try:
-        return ann.make_index(data)
+        yield
     finally:
         ann.EXACT_SEARCH_LIMIT = limit
+
+
+def make_kind(kind: str, data: np.ndarray) -> faiss.Index:
+    with index_kind(kind, len(data)):
+        return ann.make_index(data)
 
 
 def one_file_update(path: Path, data: np.ndarray, mix: Mixture, kind: str) -> dict[str, float]:
@@ -472,15 +480,11 @@ def one_file_update(path: Path, data: np.ndarray, mix: Mixture, kind: str) -> di
     new_data = np.concatenate([data[:at], fresh, data[at + UPDATE_ROWS:]])
     new_rows = np.concatenate([np.arange(at), np.full(UPDATE_ROWS, -1), np.arange(at + 5 + UPDATE_ROWS, n + 5)])
     added = np.arange(at, at + UPDATE_ROWS + 5)
-    limit = ann.EXACT_SEARCH_LIMIT
-    ann.EXACT_SEARCH_LIMIT = n + 5 if kind == "flat" else 0
-    try:
+    with index_kind(kind, len(new_data)):
         start = time.perf_counter()
         old = ann.read_index(path)
         updated, t_update = timed(ann.updated_index, old, new_rows, added, new_data)
         _, t_write = timed(ann.write_index, updated, path.with_suffix(".new"))
-    finally:
-        ann.EXACT_SEARCH_LIMIT = limit
     total = time.perf_counter() - start
     if kind == "ivf":
         updated.nprobe = updated.nlist

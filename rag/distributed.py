@@ -45,11 +45,9 @@ class EncoderWorker:
     """A Ray actor: one model per worker process, one torch thread per worker CPU."""
 
     def __init__(self, batch_size: int, embed_dtype: str) -> None:
-        import torch
+        from rag.embedding import Embedder, torch_threads
 
-        from rag.embedding import Embedder
-
-        torch.set_num_threads(1)
+        torch_threads(1)
         self.embedder = Embedder(batch_size=batch_size, embed_dtype=embed_dtype)
 
     def encode(self, slice_id: int, texts: list[str]) -> tuple[int, np.ndarray]:

@@ -145,7 +145,7 @@ class Embedder:
         )
         vectors = np.asarray(vectors, dtype=np.float32)
         # Normalised here, in float32, whatever precision the model ran in.
-        return np.ascontiguousarray(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def torch_threads(count: int | None = None) -> int:

@@ -26,7 +26,7 @@ import tiktoken
 from rag.chunking import TOKEN_ENCODING, count_tokens
 from rag.errors import GeneratorError
 from rag.generation import NOT_COVERED, Generator
-from rag.grounding import check_citations, settled_text
+from rag.grounding import check_citations, sentences, settled_text
 from rag.types import Answer, Citation, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,12 @@ class LLMGenerator:
             return
         sent = budget_passages(passages, self.context_tokens)
         texts = [p.chunk.text for p in passages[: len(sent)]]
-        reply, shown = "", ""
+        reply, shown, complete = "", "", 0
         try:
             for delta in self._complete_stream(build_messages(question, sent)):
                 reply += delta
-                if any(c.isspace() for c in delta):  # a sentence can only be complete once the next begins
+                if (now := len(sentences(reply)) - 1) > complete:  # a sentence is complete once the next begins
+                    complete = now
                     settled = settled_text(reply, texts)
                     if len(settled) > len(shown):
                         yield settled[len(shown) :]

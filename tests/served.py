@@ -17,9 +17,9 @@ BODY_LIMIT = 64 * 1024
 READ_TIMEOUT = 1.0
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 

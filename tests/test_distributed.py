@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from served import free_port
 
 from rag.build import build_index
 from rag.distributed import LOOPBACK, RayEncoder
@@ -28,12 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE = [f"--node-ip-address={LOOPBACK}", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
 QUERIES = ["Which deep learning frameworks should I learn?", "How do I deploy a model?", "statistics for data science"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 def _pids_under(marker: str) -> set[int]:
@@ -72,7 +67,7 @@ def ray_cluster():
     """A head and a second node, one CPU each. Stopped by killing the processes of this
     cluster only (`ray stop` would stop every Ray cluster on the machine)."""
     temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # Ray's socket paths must stay short
-    port = _free_port()
+    port = free_port(LOOPBACK)
     # Ray's dashboard asks cloud metadata endpoints (169.254.169.254) which cloud it runs on unless
     # ~/ray_bootstrap_config.yaml names a provider: the cluster gets a home of its own that does.
     home = Path(temp) / "home"
@@ -165,5 +160,5 @@ def test_an_unreachable_cluster_fails_the_build_cleanly_and_leaves_the_index(sma
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     with pytest.raises(IndexBuildError, match="cannot connect to Ray"):
         build_index(corpus, folder, Settings().index_settings(embedder), embedder,
-                    encoder=RayEncoder(f"{LOOPBACK}:{_free_port()}"))
+                    encoder=RayEncoder(f"{LOOPBACK}:{free_port(LOOPBACK)}"))
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
