@@ -91,8 +91,7 @@ def index_build(
 
 @index_app.command("verify")
 def index_verify(index: IndexOpt = None) -> None:
-    """Checksum every index file against its manifest. Loading checks every file's size but
-    hashes only files up to 64 MiB, so a big index still loads in seconds."""
+    """Checksum every index file against its manifest (loading hashes only files up to 64 MiB)."""
     from rag.index import read_manifest, verify_files
 
     folder = _settings(index=index).index_dir

@@ -40,6 +40,8 @@ CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS)
 # big indexes) only have their size checked, and `rag index verify` checksums them all.
 CHECKSUM_AT_LOAD_BYTES = 64 << 20
 REBUILD_HINT = "run 'rag index build'"
+# A damaged folder still lists the same corpus and settings, so a plain build would call it up to date.
+DAMAGED_HINT = "run 'rag index build --force'"
 
 
 class IndexSettings(BaseModel, frozen=True):
@@ -199,12 +201,12 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
     try:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:
-        raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {REBUILD_HINT}") from e
+        raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {DAMAGED_HINT}") from e
     sentence_vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
     sentence_offsets = np.load(folder / SENTENCE_OFFSETS)
     sizes = {len(rows), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
     if len(sizes) != 1 or vectors.shape[1] != settings.dim or sentence_offsets[-1] != len(sentence_vectors):
-        raise IndexIncompatibleError(f"index files in {folder} are not row-aligned — {REBUILD_HINT}")
+        raise IndexIncompatibleError(f"index files in {folder} are not row-aligned — {DAMAGED_HINT}")
     return Index(
         folder=folder,
         manifest=manifest,
@@ -224,7 +226,7 @@ def verify_files(folder: Path, manifest: IndexManifest, *, full: bool = True) ->
     for name, checksum in manifest.checksums.items():
         path = folder / name
         if not path.is_file() or not _intact(path, checksum, manifest.sizes.get(name), full):
-            raise IndexIncompatibleError(f"index file {path} is missing or damaged — {REBUILD_HINT}")
+            raise IndexIncompatibleError(f"index file {path} is missing or damaged — {DAMAGED_HINT}")
 
 
 def _intact(path: Path, checksum: str, size: int | None, full: bool) -> bool:
