@@ -15,7 +15,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error
-from rag.errors import OverloadedError
+from rag.core.errors import OverloadedError
 
 EXEMPT = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
 

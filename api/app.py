@@ -1,7 +1,7 @@
 """The HTTP service (CONTRACTS §3): POST /ask, POST /search, GET /health, GET /metrics, POST /index/rebuild.
 
 The model and index load once, in the lifespan, which also starts the one
-query-encoder worker (rag.inference) every route shares. Handlers are plain
+query-encoder worker (rag.encoders.batching) every route shares. Handlers are plain
 `def` (CPU-bound work runs in FastAPI's thread pool); /health and /metrics are
 `async` so they answer at once however busy the pool is. The edge is in
 `api/admission.py` (503 beyond RAG_QUEUE_MAX requests), `api/limits.py` (body
@@ -40,8 +40,8 @@ from api.schemas import (
     SearchResponse,
 )
 from api.stream import router as stream_router
-from rag.errors import RagError
-from rag.retrieval import Filters
+from rag.core.errors import RagError
+from rag.retrieve.hybrid import Filters
 from rag.service import QAService
 from rag.settings import Settings
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from rag.errors import BadQueryError
+from rag.core.errors import BadQueryError
 from rag.service import QAService
 from rag.settings import Settings
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import BadQueryError, IndexIncompatibleError, IndexNotFoundError, OverloadedError, RagError
+from rag.core.errors import BadQueryError, IndexIncompatibleError, IndexNotFoundError, OverloadedError, RagError
 
 log = logging.getLogger(__name__)
 

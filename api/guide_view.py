@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from html import escape
 
-from rag.types import Document, Unit
+from rag.core.types import Document, Unit
 
 PASSAGE_ID = "passage"
 _BULLET = re.compile(r"(?:^|\n)[ \t]*[-*•][ \t]")

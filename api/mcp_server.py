@@ -18,9 +18,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from api.schemas import MAX_HISTORY, MAX_K, CitationOut, PassageOut, source_label
-from rag.errors import RagError
+from rag.core.errors import RagError
+from rag.core.types import Turn
 from rag.service import QAService
-from rag.types import Turn
 
 T = TypeVar("T")
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)

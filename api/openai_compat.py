@@ -2,7 +2,7 @@
 
 Chat front ends and the `openai` SDK work unchanged against model `guides-qa`: the
 last user message is the question, the earlier user and assistant messages are
-its conversation (a follow-up is read in their context, see rag.conversation).
+its conversation (a follow-up is read in their context, see rag.query.conversation).
 The reply's content is the answer with its `[n]` markers and a short "Sources"
 list; the `/ask` citations ride along as an extra top-level field `citations`.
 
@@ -28,11 +28,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Service
 from api.schemas import CitationOut, source_label
-from rag.chunking import count_tokens
-from rag.errors import IndexIncompatibleError, IndexNotFoundError, RagError
+from rag.answer.streaming import Found
+from rag.core.errors import IndexIncompatibleError, IndexNotFoundError, RagError
+from rag.core.text import count_tokens
+from rag.core.types import Citation, Turn
 from rag.pipeline import AskResult
-from rag.streaming import Found
-from rag.types import Citation, Turn
 
 MODEL_ID = "guides-qa"
 CREATED = 1767225600  # 2026-01-01: when the model id was first served; fixed, as OpenAI's are

@@ -17,9 +17,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import Service
 from api.guide_view import PASSAGE_ID, guide_article
-from rag.corpus import file_sha256, parse_document
+from rag.core.types import Document
+from rag.ingest.corpus import file_sha256, parse_document
 from rag.service import QAService
-from rag.types import Document
 
 WEB = Path(__file__).parent / "web"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}

@@ -7,10 +7,10 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from rag.input_text import lone_surrogate, strip_control
+from rag.core.types import ScoredChunk, Turn
 from rag.pipeline import AskResult
-from rag.retrieval import Filters
-from rag.types import ScoredChunk, Turn
+from rag.query.cleaning import lone_surrogate, strip_control
+from rag.retrieve.hybrid import Filters
 
 
 class _Sourced(Protocol):

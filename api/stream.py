@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Service, check_length
 from api.errors import BODY_ERRORS
 from api.schemas import AskRequest, AskResponse, PassageOut
-from rag.errors import RagError
+from rag.answer.streaming import Found
+from rag.core.errors import RagError
 from rag.pipeline import AskResult
-from rag.streaming import Found
 
 log = logging.getLogger(__name__)
 router = APIRouter()

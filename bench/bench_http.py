@@ -31,9 +31,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -41,11 +41,11 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
+from timing import finish, log, machine_facts, pct, summary_ms  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from rag.service import QAService  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from timing import finish, log, machine_facts, pct, summary_ms  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"

@@ -6,7 +6,7 @@ folders, so the project's own index/ is never touched. Part 2 measures exact
 (IndexFlatIP) against HNSW search on synthetic, embedding-like vectors at sizes
 the guides will never reach, to place EXACT_SEARCH_LIMIT (rag/ann.py); HNSW is the
 reference point that rag used above it before IVF, which part 3 measures through
-rag.ann itself: load, search, recall, RSS and a one-file update.
+rag.index.ann itself: load, search, recall, RSS and a one-file update.
 
     python bench/bench_index.py [--synthetic 100000,1000000] [--repeats N]
                                 [--skip-synthetic] [--json OUT]
@@ -36,15 +36,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
-
-from rag.build import build_index  # noqa: E402
-from rag.embedding import Embedder  # noqa: E402
-from rag import ann  # noqa: E402
-from rag.ann import EXACT_SEARCH_LIMIT  # noqa: E402
-from rag.index import load_index  # noqa: E402
-from rag.retrieval import HybridRetriever  # noqa: E402
-from rag.settings import Settings  # noqa: E402
 from timing import finish, log, machine_facts, summary_of_seconds  # noqa: E402
+
+from rag.encoders.embedding import Embedder  # noqa: E402
+from rag.index import ann  # noqa: E402
+from rag.index.ann import EXACT_SEARCH_LIMIT  # noqa: E402
+from rag.index.build import build_index  # noqa: E402
+from rag.index.store import load_index  # noqa: E402
+from rag.settings import Settings  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -126,7 +125,7 @@ def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str,
         log("part 1: timing model load (import sentence_transformers, then Embedder().model)")
         _, t_import = timed(__import__, "sentence_transformers")
         probe = Embedder()
-        _, t_load = timed(lambda: probe.model)
+        _, t_load = timed(lambda: probe.model)  # noqa: F821 (deleted below, after use)
         res["model_import_s"] = t_import
         res["model_load_s"] = t_load
         log(f"  import {t_import:.2f}s, load {t_load:.2f}s")
@@ -190,7 +189,7 @@ def bench_guides(repeats: int, noop_runs: int, search_repeats: int) -> dict[str,
         questions = [json.loads(line)["question"] for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line.strip()]
         index = load_index(baseline, index_settings)
         search: dict[str, Any] = {"questions": len(questions), "repeats": search_repeats}
-        retrievers = {mode: HybridRetriever.from_settings(index, embedder, settings, mode) for mode in ("dense", "bm25", "hybrid")}
+        retrievers = {mode: settings.retriever(index, embedder, mode) for mode in ("dense", "bm25", "hybrid")}
         ops = {"encode_query": lambda q: embedder.encode_queries([q])} | {
             mode: (lambda q, r=r: r.retrieve(q, K)) for mode, r in retrievers.items()
         }
@@ -457,7 +456,7 @@ NPROBE_SWEEP = (8, 16, 32, 64, 128)
 
 @contextmanager
 def index_kind(kind: str, n: int) -> Iterator[None]:
-    """rag.ann as if EXACT_SEARCH_LIMIT put `n` vectors under it ("flat") or over it ("ivf")."""
+    """rag.index.ann as if EXACT_SEARCH_LIMIT put `n` vectors under it ("flat") or over it ("ivf")."""
     limit = ann.EXACT_SEARCH_LIMIT
     ann.EXACT_SEARCH_LIMIT = n if kind == "flat" else 0
     try:
@@ -474,7 +473,7 @@ def make_kind(kind: str, data: np.ndarray) -> faiss.Index:
 def one_file_update(path: Path, data: np.ndarray, mix: Mixture, kind: str) -> dict[str, float]:
     """What `rag index build` does to the FAISS index when one file in the middle changes: read the
     serving index (memory-mapped), drop that file's rows, renumber the rows after them, add the new
-    ones (rag.ann.updated_index), write the result beside it. Returns seconds per step."""
+    ones (rag.index.ann.updated_index), write the result beside it. Returns seconds per step."""
     n, at = len(data), len(data) // 2
     fresh = mix.sample(UPDATE_ROWS + 5, SEED + 99)
     new_data = np.concatenate([data[:at], fresh, data[at + UPDATE_ROWS:]])
@@ -552,7 +551,7 @@ def bench_updatable(sizes: list[int]) -> list[dict[str, Any]]:
 def print_updatable(console, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    t = Table(title="Part 3: rag.ann indexes, memory-mapped (1 OpenMP thread per query; * = what rag uses at this size)")
+    t = Table(title="Part 3: rag.index.ann indexes, memory-mapped (1 OpenMP thread per query; * = what rag uses at this size)")
     for c in ("n", "index", "build s", "load s", "p50 ms", "recall@10", "nprobe", "RSS MiB", "1-file update s",
               "of it: write s"):
         t.add_column(c, justify="right")
@@ -567,11 +566,11 @@ def print_updatable(console, rows: list[dict[str, Any]]) -> None:
 
 
 def embedded_texts(index_dir: Path, template) -> list[str]:
-    """Every distinct text a build embedded: chunk passages and their sentences (as rag.build makes them)."""
+    """Every distinct text a build embedded: chunk passages and their sentences (as rag.index.build makes them)."""
     from dataclasses import replace
 
-    from rag.embedding import passage_text
-    from rag.types import Chunk
+    from rag.core.types import Chunk
+    from rag.encoders.embedding import passage_text
 
     chunks = [Chunk.from_json(json.loads(line)) for line in (index_dir / "chunks.jsonl").read_text().splitlines()]
     texts = [passage_text(c, template) for c in chunks]
@@ -582,7 +581,7 @@ def embedded_texts(index_dir: Path, template) -> list[str]:
 def bench_build_ratio(corpus: Path, ray_address: str | None) -> dict[str, Any]:
     """A first build of `corpus` (model warm) against the bare encode of everything it embedded,
     one after the other in this run; with `ray_address`, the same build with the embedding on Ray."""
-    from rag.distributed import RayEncoder
+    from rag.encoders.distributed import RayEncoder
 
     embedder = Embedder()
     settings = Settings()

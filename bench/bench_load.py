@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
 from timing import finish, log, machine_facts, pct  # noqa: E402
 
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
@@ -51,7 +50,7 @@ K = 10
 
 BARE_ENCODE = """
 import json, sys, time
-from rag.embedding import Embedder
+from rag.encoders.embedding import Embedder
 questions = json.loads(sys.stdin.read())
 e = Embedder()
 for q in questions[:5]:
@@ -91,7 +90,7 @@ class Server:
     def __init__(self, code: Path, index: Path, env: dict[str, str], args: list[str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115 (closed in stop())
         cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), "--corpus", str(code / "corpus"), "--index", str(index), *args]
         self.proc = subprocess.Popen(cmd, cwd=code, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -248,7 +247,8 @@ def print_tables(results: dict) -> None:
         t.add_column(col, justify="right")
     base = results["levels"][0]["throughput"]
     for r in results["levels"]:
-        f = (lambda v: "-" if v is None else f"{v:.1f}")
+        def f(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f}"
         t.add_row(str(r["clients"]), str(r["ok"]), f"{r['failed']} {r['failures'] or ''}", f"{r['throughput']:.1f}",
                   f"{r['throughput'] / base:.2f}x", f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]), f(r["max_ms"]),
                   f(r["search_p50_ms"]), f(r["ask_p50_ms"]), f(r["health_p99_ms"]), f"{r['server_cores']:.2f}",

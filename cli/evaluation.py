@@ -6,8 +6,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import track
+from rich.table import Table
 
-from cli.main import print_table
+from cli.progress import embedding_progress
 from eval.golden import load_golden
 from eval.harness import ANSWER_METRICS, SHAPE_METRICS, FollowupMode, evaluate, write_run
 from rag.service import QAService
@@ -51,9 +52,19 @@ def run_golden_eval(
 
 def run_beir_eval(console: Console, folder: Path, split: str, index_dir: Path, modes: list[RetrievalMode]) -> None:
     from eval.beir import run_beir
-    from rag.embedding import Embedder
+    from rag.encoders.embedding import Embedder
 
-    result = run_beir(folder, split, index_dir, Settings(), Embedder(), modes=tuple(modes))
+    result = run_beir(folder, split, index_dir, Settings(), Embedder(), modes=tuple(modes), build_progress=embedding_progress)
     title = f"{result.dataset} ({split}): {result.query_count} queries, {result.doc_count} documents"
     print_table(console, title, {m: result.metrics[m] for m in modes}, BEIR_COLUMNS)
     console.print(f"index {result.index_status} in {index_dir} ({result.index_seconds:.1f} s)")
+
+
+def print_table(console: Console, title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> None:
+    table = Table(title=title)
+    table.add_column("")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name, values in rows.items():
+        table.add_row(name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns))
+    console.print(table)

@@ -14,10 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from rag.errors import RagError
-from rag.retrieval import Filters
+from cli.progress import embedding_progress
+from rag.core.errors import RagError
+from rag.retrieve.hybrid import Filters
 from rag.service import QAService
 from rag.settings import Settings
 
@@ -70,11 +70,11 @@ def index_build(
     service = QAService(_settings(corpus, index))
     encoder = None
     if ray is not None:
-        from rag.distributed import RayEncoder
+        from rag.encoders.distributed import RayEncoder
 
         encoder = RayEncoder(ray, batch_size=service.embedder.batch_size, embed_dtype=service.embedder.embed_dtype)
     try:
-        report = service.build(force=force, progress=sys.stderr.isatty(), encoder=encoder)
+        report = service.build(force=force, progress=embedding_progress if sys.stderr.isatty() else None, encoder=encoder)
     except RagError as e:
         _fail(str(e))
     for name, _ in report.skipped.items():
@@ -92,7 +92,7 @@ def index_build(
 @index_app.command("verify")
 def index_verify(index: IndexOpt = None) -> None:
     """Checksum every index file against its manifest (loading hashes only files up to 64 MiB)."""
-    from rag.index import read_manifest, verify_files
+    from rag.index.store import read_manifest, verify_files
 
     folder = _settings(index=index).index_dir
     try:
@@ -248,16 +248,6 @@ def mcp_command(corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     app()
-
-
-def print_table(console: Console, title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> None:
-    table = Table(title=title)
-    table.add_column("")
-    for c in columns:
-        table.add_column(c, justify="right")
-    for name, values in rows.items():
-        table.add_row(name, *(f"{values[c]:.3f}" if c in values else "-" for c in columns))
-    console.print(table)
 
 
 if __name__ == "__main__":

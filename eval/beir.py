@@ -3,7 +3,7 @@
 A BEIR folder holds ``corpus.jsonl`` ({"_id", "title", "text"}), ``queries.jsonl``
 ({"_id", "text"}) and ``qrels/<split>.tsv`` (``query-id``, ``corpus-id``,
 ``score``; often with CRLF line endings). Each BEIR document becomes a
-:class:`~rag.types.Document` of sentence units, titled with its title, so every
+:class:`~rag.core.types.Document` of sentence units, titled with its title, so every
 passage carries the title as BEIR models expect: with the "section" template the
 section is the title (``title: text``); with "title_section" the section is
 empty (``title — : text``) rather than repeating the title. The index is then
@@ -35,15 +35,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-
-from rag.build import BuildReport, update_index
-from rag.corpus import split_sentences
-from rag.embedding import Embedder, PassageTemplate
-from rag.errors import CorpusError
-from rag.index import IndexSettings, load_index
-from rag.retrieval import MIN_CANDIDATES, HybridRetriever, Retriever
+from rag.core.errors import CorpusError
+from rag.core.types import Document, Unit
+from rag.encoders.embedding import Embedder, PassageTemplate
+from rag.index.build import BuildReport, Progress, update_index
+from rag.index.store import IndexSettings, load_index
+from rag.ingest.corpus import split_sentences
+from rag.retrieve.hybrid import MIN_CANDIDATES, HybridRetriever, Retriever
 from rag.settings import RetrievalMode, Settings
-from rag.types import Document, Unit
 
 __all__ = [
     "METRICS",
@@ -262,13 +261,13 @@ def _document(d: BeirDoc, with_title_section: bool) -> Document:
 
 
 def build_beir_index(
-    beir: BeirSet, index_dir: Path, settings: IndexSettings, embedder: Embedder, *, progress: bool = False
+    beir: BeirSet, index_dir: Path, settings: IndexSettings, embedder: Embedder, *, progress: Progress | None = None
 ) -> BuildReport:
     """Build the index of ``beir``'s corpus in ``index_dir``, or leave it as it is.
 
     Same settings and same documents (by digest): nothing is done and the model is
     not loaded (status "unchanged"). Otherwise the index is rebuilt, reusing what
-    vectors of the previous index in ``index_dir`` it can (see :func:`rag.build.update_index`).
+    vectors of the previous index in ``index_dir`` it can (see :func:`rag.index.build.update_index`).
     """
     documents = partial(beir_documents, beir, settings.passage_template)
     return update_index(index_dir, settings, embedder, corpus_digests(beir), documents, progress=progress)
@@ -343,6 +342,7 @@ def run_beir(
     modes: Sequence[RetrievalMode] = ("bm25", "dense", "hybrid"),
     k: int = 100,
     progress: bool = True,
+    build_progress: Progress | None = None,
 ) -> BeirResult:
     """Index a BEIR folder's corpus in ``index_dir`` (reused when unchanged) and score each mode.
 
@@ -350,7 +350,7 @@ def run_beir(
     """
     beir = load_beir(folder, split)
     index_settings = settings.index_settings(embedder)
-    report = build_beir_index(beir, index_dir, index_settings, embedder, progress=progress)
+    report = build_beir_index(beir, index_dir, index_settings, embedder, progress=build_progress)
     index = load_index(index_dir, index_settings)
     result = BeirResult(
         dataset=beir.name,
@@ -366,7 +366,7 @@ def run_beir(
     if any(mode != "bm25" for mode in modes):
         embedder.encode_queries(["warm-up"])  # load the model before timing
     for mode in modes:
-        retriever = HybridRetriever.from_settings(index, embedder, settings, mode)
+        retriever = settings.retriever(index, embedder, mode)
         metrics, seconds = evaluate_retriever(retriever, beir, k=k, progress=progress, desc=mode)
         result.metrics[mode] = metrics
         result.query_seconds[mode] = seconds

@@ -2,7 +2,7 @@
 
     python -m eval.calibrate --golden eval/golden/guides.jsonl
 
-For each question it runs the pipeline's answerability test (rag.answerability)
+For each question it runs the pipeline's answerability test (rag.answer.answerability)
 at every candidate strength threshold, then picks the threshold with the best
 abstain accuracy on unanswerable questions among those whose false-abstain
 rate on answerable ones is at most --max-false-abstain.
@@ -14,11 +14,10 @@ import argparse
 from pathlib import Path
 
 from eval.golden import load_golden
-from rag.answerability import Mentions, evidence_strength, is_answerable
-from rag.types import ScoredChunk
+from rag.answer.answerability import Mentions, evidence_strength, is_answerable
+from rag.core.types import ScoredChunk
 from rag.service import QAService
 from rag.settings import Settings
-
 
 Case = tuple[str, list[ScoredChunk]]
 

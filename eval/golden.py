@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rag.errors import RagError
+from rag.core.errors import RagError
 
 QuestionType = Literal["lookup", "paraphrase", "list", "cross-guide", "unanswerable"]
 

@@ -16,17 +16,16 @@ from typing import Literal
 
 from eval import metrics as m
 from eval.golden import GoldenQuestion
-from rag.conversation import retrieve_in_context
-from rag.pipeline import QAPipeline
-from rag.retrieval import Retriever
-from rag.types import Answer, ScoredChunk, Turn
+from rag.core.types import Answer, ScoredChunk, Turn
+from rag.pipeline import QAPipeline, retrieve_in_context
+from rag.retrieve.hybrid import Retriever
 
 CONTEXT_BUDGETS = (2000, 4000)
 CUTOFFS = (1, 3, 5, 10)
 # Enough passages to fill the largest context budget even with small chunks.
 CONTEXT_PASSAGES = 40
 # How a follow-up (a question with `history`) is read: alone, naively prefixed with the
-# earlier user questions, or in context (rag.conversation, what the service does).
+# earlier user questions, or in context (rag.query.conversation, what the service does).
 FollowupMode = Literal["alone", "prefix", "context"]
 ANSWER_METRICS = ("keyword_recall", "citation_precision", "abstain_accuracy", "false_abstain_rate")
 SHAPE_METRICS = ("answer_precision", "lead_hit", "answer_words")

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Sequence
 
 __all__ = [
     "CoverageMatrix",

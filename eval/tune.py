@@ -21,12 +21,12 @@ from pathlib import Path
 
 from eval.golden import load_golden
 from eval.harness import evaluate, mean_scores, score_answer
-from rag.build import build_index
-from rag.embedding import Embedder
-from rag.extractive import ExtractiveGenerator
-from rag.selection import SelectionSettings
-from rag.index import load_index
-from rag.retrieval import HybridRetriever
+from rag.answer.extractive.generator import ExtractiveGenerator
+from rag.answer.extractive.selection import SelectionSettings
+from rag.encoders.embedding import Embedder
+from rag.index.build import build_index
+from rag.index.store import load_index
+from rag.retrieve.hybrid import HybridRetriever
 from rag.service import QAService
 from rag.settings import Settings
 

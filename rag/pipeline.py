@@ -6,12 +6,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.answerability import Mentions, NearTerms, abstain_reason
-from rag.conversation import retrieve_in_context
-from rag.generation import NOT_COVERED, Generator
-from rag.retrieval import Filters, Retriever
-from rag.streaming import Found, sentence_deltas, split_answer, stream_answer
-from rag.types import Answer, ScoredChunk, Turn
+from rag.answer.answerability import Mentions, NearTerms, abstain_reason
+from rag.answer.generation import NOT_COVERED, Generator
+from rag.answer.streaming import Found, sentence_deltas, split_answer, stream_answer
+from rag.core.types import Answer, ScoredChunk, Turn
+from rag.query.conversation import Contextualised, contextualise
+from rag.retrieve.hybrid import Filters, Retriever
 
 
 @dataclass
@@ -19,13 +19,13 @@ class AskResult:
     answer: Answer
     passages: list[ScoredChunk]
     timings: dict[str, float] = field(default_factory=dict)
-    carried: str = ""  # what a follow-up took from the conversation (rag.conversation.Contextualised)
+    carried: str = ""  # what a follow-up took from the conversation (rag.query.conversation.Contextualised)
 
 
 class QAPipeline:
     """Retrieves, decides whether the guides cover the question, and generates.
 
-    When the passages cannot answer (see rag.answerability; the strength
+    When the passages cannot answer (see rag.answer.answerability; the strength
     threshold is calibrated by eval/calibrate.py) the pipeline abstains and the
     nearest passages are returned instead of a guess.
     """
@@ -48,7 +48,7 @@ class QAPipeline:
         self, question: str, k: int = 10, filters: Filters | None = None, history: Sequence[Turn] = ()
     ) -> AskResult:
         """Answer `question`; `history` holds the conversation's earlier turns, oldest first, and
-        a follow-up is answered as the conversation means it (see rag.conversation)."""
+        a follow-up is answered as the conversation means it (see rag.query.conversation)."""
         *_, result = self.steps(question, k, filters, history, live=False)
         return result
 
@@ -83,6 +83,14 @@ class QAPipeline:
         answer = abstention(self.generator.name, reason or "")
         yield from sentence_deltas(answer.answer)
         yield answer
+
+
+def retrieve_in_context(
+    retriever: Retriever, question: str, history: Sequence[Turn] = (), k: int = 10, filters: Filters | None = None
+) -> tuple[Contextualised, list[ScoredChunk]]:
+    """The question as the conversation means it, and the passages for it, best first."""
+    asked = contextualise(question, history)
+    return asked, retriever.retrieve(asked.question, k=k, filters=filters)
 
 
 def abstention(generator: str, reason: str = "") -> Answer:

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from rag.build import BuildReport, build_index, build_lock
-from rag.embedding import Embedder, PassageEncoder, torch_threads
-from rag.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
-from rag.extractive import ExtractiveGenerator
-from rag.generation import Generator
-from rag.index import Index, load_index
-from rag.inference import BatchingEncoder, BatchObserver, QueryEncoder
-from rag.neighbours import NearTerms
-from rag.onnx_encoder import OnnxQueryEncoder
+from rag.answer.extractive.generator import ExtractiveGenerator
+from rag.answer.generation import Generator
+from rag.answer.neighbours import NearTerms
+from rag.core.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
+from rag.encoders.batching import BatchingEncoder, BatchObserver, QueryEncoder
+from rag.encoders.embedding import Embedder, PassageEncoder, torch_threads
+from rag.encoders.onnx import OnnxQueryEncoder
+from rag.index.build import BuildReport, Progress, build_index, build_lock
+from rag.index.store import Index, load_index
 from rag.pipeline import QAPipeline
-from rag.retrieval import HybridRetriever
+from rag.retrieve.hybrid import HybridRetriever
 from rag.settings import RetrievalMode, Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class QAService:
     Questions are encoded by `query_encoder` (torch, or int8 ONNX with
     `query_encoder="onnx-int8"`); passages always by the torch `embedder`. A
     server calls `start_inference_worker` so that every question is encoded on
-    one thread, in batches (rag.inference).
+    one thread, in batches (rag.encoders.batching).
     """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
@@ -67,7 +67,7 @@ class QAService:
         code, or damaged); returns the build report if one ran."""
         self.remove_stale_staging()
         try:
-            self.engine
+            _ = self.engine
             return None
         except (IndexNotFoundError, IndexIncompatibleError) as e:
             log.info("building the index: %s", e)
@@ -93,12 +93,12 @@ class QAService:
         self.query_encoder.encode_queries(["warm up"])
 
     def start_inference_worker(self, on_batch: BatchObserver | None = None) -> BatchingEncoder:
-        """Route every question encode through one batching worker thread (see rag.inference)."""
+        """Route every question encode through one batching worker thread (see rag.encoders.batching)."""
         self.stop_inference_worker()
         s = self.settings
         on_start = None
         if isinstance(self._plain_encoder, Embedder):
-            # Torch on one thread while the worker runs (see rag.inference). The setting is the process's:
+            # Torch on one thread while the worker runs (see rag.encoders.batching). The setting is the process's:
             # an index rebuild in a running server embeds on one thread too, leaving a core to questions.
             self._torch_threads = torch_threads()
             on_start = partial(torch_threads, 1)
@@ -126,7 +126,7 @@ class QAService:
             return OnnxQueryEncoder(self.embedder)
         return self.embedder
 
-    def build(self, force: bool = False, progress: bool = False, encoder: PassageEncoder | None = None) -> BuildReport:
+    def build(self, force: bool = False, progress: Progress | None = None, encoder: PassageEncoder | None = None) -> BuildReport:
         s = self.settings
         return build_index(s.corpus_dir, s.index_dir, s.index_settings(self.embedder), self.embedder, force=force,
                            progress=progress, encoder=encoder)
@@ -142,12 +142,12 @@ class QAService:
     def retriever(self, mode: RetrievalMode | None = None) -> HybridRetriever:
         if mode is None or mode == self.settings.retrieval_mode:
             return self.engine.retriever
-        return HybridRetriever.from_settings(self.engine.index, self.query_encoder, self.settings, mode)  # type: ignore[arg-type]
+        return self.settings.retriever(self.engine.index, self.query_encoder, mode)  # type: ignore[arg-type]
 
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
         self._check_query_encoder(index)
-        retriever = HybridRetriever.from_settings(index, self.query_encoder, self.settings)  # type: ignore[arg-type]
+        retriever = self.settings.retriever(index, self.query_encoder)  # type: ignore[arg-type]
         pipeline = QAPipeline(
             retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
             NearTerms(self.query_encoder),  # type: ignore[arg-type]
@@ -167,7 +167,7 @@ class QAService:
         extractive = ExtractiveGenerator(self.query_encoder, stored_vectors=index.sentence_vectors_of)  # type: ignore[arg-type]
         if self.settings.generator != "llm":
             return extractive
-        from rag.llm import LLMGenerator
+        from rag.answer.llm.generator import LLMGenerator
 
         s = self.settings
         return LLMGenerator(s.llm_base_url, s.llm_model, s.llm_api_key.get_secret_value(), s.llm_timeout,

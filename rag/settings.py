@@ -8,14 +8,13 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.bm25 import BM25Settings
-from rag.chunking import ChunkerSettings
-from rag.corpus import PARSER_VERSION
-from rag.embedding import Embedder, EmbedDtype, PassageTemplate
-from rag.index import IndexSettings
-
-FusionMethod = Literal["rrf", "weighted"]
-RetrievalMode = Literal["dense", "bm25", "hybrid"]
+from rag.encoders.batching import QueryEncoder
+from rag.encoders.embedding import Embedder, EmbedDtype, PassageTemplate
+from rag.index.bm25 import BM25Settings
+from rag.index.store import Index, IndexSettings
+from rag.ingest.chunking import ChunkerSettings
+from rag.ingest.corpus import PARSER_VERSION
+from rag.retrieve.hybrid import FusionMethod, HybridRetriever, RetrievalMode
 
 
 class Settings(BaseSettings):
@@ -80,3 +79,9 @@ class Settings(BaseSettings):
             parser_version=PARSER_VERSION,
             embed_dtype=embedder.embed_dtype,
         )
+
+    def retriever(self, index: Index, embedder: QueryEncoder, mode: RetrievalMode | None = None) -> HybridRetriever:
+        """The retriever these settings describe (in `mode`, default the configured one)."""
+        return HybridRetriever(index, embedder, mode=mode or self.retrieval_mode, fusion=self.fusion,
+                               dense_weight=self.dense_weight, rrf_k=self.rrf_k, dedup_overlap=self.dedup_overlap,
+                               sentence_weight=self.sentence_weight)

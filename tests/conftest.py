@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedding import Embedder
+from rag.encoders.embedding import Embedder
 from rag.service import QAService
 from rag.settings import Settings
 

@@ -1,4 +1,4 @@
-"""rag.ann: exact search while it is cheap, IVF above, and IVF updated in place without a re-train."""
+"""rag.index.ann: exact search while it is cheap, IVF above, and IVF updated in place without a re-train."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rag import ann
+from rag.index import ann
 
 DIM = 32
 

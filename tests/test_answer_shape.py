@@ -4,12 +4,11 @@ sentences, no filler, short where a fact is asked."""
 import re
 
 import pytest
+from conftest import ROOT
 
 from eval.golden import load_golden
 from eval.metrics import answer_sentences, answer_words
-from rag.filler import filler_rule
-
-from conftest import ROOT
+from rag.ingest.filler import filler_rule
 
 QUESTIONS = [q for q in load_golden(ROOT / "eval" / "golden" / "guides.jsonl") if q.answerable]
 

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from live_server import running
 
 from api.app import create_app
+from rag.core.types import Answer, Citation, ScoredChunk
 from rag.pipeline import QAPipeline
 from rag.service import QAService
-from rag.types import Answer, Citation, ScoredChunk
 
 MLOPS_QUESTION = "Which MLOps tools should I learn?"
 

@@ -15,11 +15,11 @@ from eval.beir import (
     rank_documents,
     run_beir,
 )
-from rag.corpus import split_sentences
-from rag.embedding import Embedder
-from rag.errors import RagError
-from rag.index import load_index
-from rag.retrieval import HybridRetriever
+from rag.core.errors import RagError
+from rag.encoders.embedding import Embedder
+from rag.index.store import load_index
+from rag.ingest.corpus import split_sentences
+from rag.retrieve.hybrid import HybridRetriever
 from rag.settings import Settings
 
 DOCS = {

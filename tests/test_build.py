@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.build import build_index
-from rag.embedding import Embedder
-from rag.errors import CorpusError, IndexBuildError
-from rag.index import MANIFEST, load_index
+from rag.core.errors import CorpusError, IndexBuildError
+from rag.encoders.embedding import Embedder
+from rag.index.build import build_index
+from rag.index.store import MANIFEST, load_index
 from rag.settings import Settings
 
 
@@ -64,7 +64,7 @@ def test_a_failed_build_leaves_the_serving_index_untouched(corpus_copy, index_co
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("rag.build.write_index", explode)
+    monkeypatch.setattr("rag.index.build.write_index", explode)
     with pytest.raises(IndexBuildError, match="previous index is untouched"):
         _build(corpus_copy, index_copy, embedder)
     assert {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()} == before
@@ -107,7 +107,7 @@ def test_index_folder_under_a_file_is_a_clear_error(corpus_copy, tmp_path, embed
 
 def test_above_the_exact_limit_a_changed_guide_updates_the_ivf_index_in_place(corpus_copy, index_copy, embedder,
                                                                               monkeypatch):
-    monkeypatch.setattr("rag.ann.EXACT_SEARCH_LIMIT", 50)  # the guides' ~170 chunks count as a large index
+    monkeypatch.setattr("rag.index.ann.EXACT_SEARCH_LIMIT", 50)  # the guides' ~170 chunks count as a large index
     settings = Settings().index_settings(embedder)
     guide = corpus_copy / "000_66311b75d3a066c9.txt"
     text = guide.read_text()

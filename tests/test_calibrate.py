@@ -1,7 +1,7 @@
 """Threshold calibration picks the best abstention within the false-abstain budget."""
 
 from eval.calibrate import choose_threshold
-from rag.types import Chunk, ScoredChunk
+from rag.core.types import Chunk, ScoredChunk
 
 
 def _case(question: str, dense: float):

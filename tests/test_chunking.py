@@ -1,12 +1,11 @@
 """Chunking: section-bound, sentence-respecting, token-sized, never past the model window."""
 
 import pytest
-
-from rag.chunking import ChunkerSettings, chunk_document, count_tokens
-from rag.corpus import clean_text, load_corpus, parse_document
-from rag.embedding import passage_text
-
 from conftest import CORPUS
+
+from rag.encoders.embedding import passage_text
+from rag.ingest.chunking import ChunkerSettings, chunk_document, count_tokens
+from rag.ingest.corpus import clean_text, load_corpus, parse_document
 
 
 @pytest.fixture(scope="module")

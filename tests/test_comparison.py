@@ -1,6 +1,6 @@
 """The sentence that compares what two editions name."""
 
-from rag.comparison import compare_editions, named_terms
+from rag.answer.extractive.comparison import compare_editions, named_terms
 
 
 def test_named_terms_are_item_terms_enumerations_and_acronyms():

@@ -1,4 +1,4 @@
-"""Follow-up questions (rag.conversation): detection, contextualising, and answers on the real index."""
+"""Follow-up questions (rag.query.conversation): detection, contextualising, and answers on the real index."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from eval.golden import load_golden
 from eval.harness import evaluate
-from rag.conversation import contextualise, edition_phrase, is_followup, topic_terms
-from rag.types import Turn
+from rag.core.types import Turn
+from rag.query.conversation import contextualise, edition_phrase, is_followup, topic_terms
 
 FOLLOWUPS = Path(__file__).resolve().parents[1] / "eval" / "golden" / "followups.jsonl"
 

@@ -3,11 +3,10 @@
 from pathlib import Path
 
 import pytest
-
-from rag.corpus import clean_text, load_corpus, parse_document
-from rag.errors import CorpusError
-
 from conftest import CORPUS
+
+from rag.core.errors import CorpusError
+from rag.ingest.corpus import clean_text, load_corpus, parse_document
 
 
 @pytest.fixture(scope="module")

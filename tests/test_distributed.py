@@ -1,8 +1,9 @@
-"""`--ray`: a build on a real two-node Ray cluster on loopback (127.0.0.2, see rag.distributed.LOOPBACK) is the plain build's index,
+"""`--ray`: a build on a real two-node Ray cluster on loopback (127.0.0.2, see rag.encoders.distributed.LOOPBACK) is the plain build's index,
 also when a worker is killed mid-build."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from served import free_port
 
-from rag.build import build_index
-from rag.distributed import LOOPBACK, RayEncoder
-from rag.errors import IndexBuildError
-from rag.index import load_index
-from rag.retrieval import HybridRetriever
+from rag.core.errors import IndexBuildError
+from rag.encoders.distributed import LOOPBACK, RayEncoder
+from rag.index.build import build_index
+from rag.index.store import load_index
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,10 +83,8 @@ def ray_cluster():
     finally:
         for _ in range(2):
             for pid in _pids_under(temp):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(1)
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -115,7 +112,7 @@ def _assert_same_index(a: Path, b: Path, embedder) -> None:
     assert np.abs(np.asarray(one.vectors) - np.asarray(two.vectors)).max() < 1e-4
     assert np.abs(np.asarray(one.sentence_vectors) - np.asarray(two.sentence_vectors)).max() < 1e-4
     for query in QUERIES:
-        ranked = [[r.chunk.chunk_id for r in HybridRetriever.from_settings(i, embedder, settings).retrieve(query, k=10)]
+        ranked = [[r.chunk.chunk_id for r in settings.retriever(i, embedder).retrieve(query, k=10)]
                   for i in (one, two)]
         assert ranked[0] == ranked[1], query
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag.editions import edition_references, preferred_edition, spans_editions, without_edition_references
-from rag.retrieval import Filters
+from rag.query.editions import edition_references, preferred_edition, spans_editions, without_edition_references
+from rag.retrieve.hybrid import Filters
 
 AVAILABLE = frozenset({"2024", "2026"})
 

@@ -4,12 +4,11 @@ import re
 from dataclasses import replace
 
 import numpy as np
-
-from rag.corpus import clean_text
-from eval.metrics import answer_sentences
-from rag.extractive import ExtractiveGenerator
-
 from conftest import CORPUS
+
+from eval.metrics import answer_sentences
+from rag.answer.extractive.generator import ExtractiveGenerator
+from rag.ingest.corpus import clean_text
 
 
 def _markers(answer: str) -> set[int]:

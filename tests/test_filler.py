@@ -3,11 +3,10 @@
 import json
 
 import pytest
-
-from rag.corpus import load_corpus
-from rag.filler import filler_rule
-
 from conftest import CORPUS
+
+from rag.ingest.corpus import load_corpus
+from rag.ingest.filler import filler_rule
 
 
 @pytest.mark.parametrize(("sentence", "rule"), [

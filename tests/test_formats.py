@@ -4,18 +4,16 @@ unreadable files skipped while the rest builds."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from rag.build import build_index
-from rag.corpus import clean_text
-from rag.formats import EXTRACTED_DIR, UnreadableDocument, html_text, pdf_text
-from rag.index import load_index
-from rag.retrieval import HybridRetriever
+from rag.index.build import build_index
+from rag.index.store import load_index
+from rag.ingest.corpus import clean_text
+from rag.ingest.formats import EXTRACTED_DIR, UnreadableDocument, html_text, pdf_text
 from rag.settings import Settings
 
 PAGE = """<!doctype html><html><head><title>Kaggle Notes 2027</title>
@@ -101,7 +99,7 @@ def test_a_corpus_of_html_and_pdf_builds_with_exact_offsets_and_skips_unreadable
         for quote in chunk.quotes():
             assert clean_text(extracted[quote.start : quote.end]) == quote.text
         assert "JUNK" not in chunk.text
-    retriever = HybridRetriever.from_settings(index, embedder, settings)
+    retriever = settings.retriever(index, embedder)
     top = retriever.retrieve("How long should a shadow deployment run before switching?", k=1)[0].chunk
     assert (top.doc, top.section) == ("mlops.pdf", "Page 2")
     top = retriever.retrieve("When does target encoding leak?", k=1)[0].chunk

@@ -1,10 +1,10 @@
-"""The citation check (rag.grounding): wrong markers off, unsupported sentences out."""
+"""The citation check (rag.answer.grounding): wrong markers off, unsupported sentences out."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.grounding import SUPPORT_MIN, check_citations, content_terms, sentences, settled_text
+from rag.answer.grounding import SUPPORT_MIN, check_citations, content_terms, sentences, settled_text
 
 PASSAGES = [
     "Docker and Kubernetes are essential for deploying models consistently.",

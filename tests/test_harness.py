@@ -2,11 +2,11 @@
 
 import json
 
+from conftest import ROOT
+
 from eval.golden import GoldenQuestion, load_golden
 from eval.harness import evaluate, score_answer, score_retrieval, write_run
-from rag.types import Answer, Citation, Chunk, ScoredChunk
-
-from conftest import ROOT
+from rag.core.types import Answer, Chunk, Citation, ScoredChunk
 
 
 def _q(**kw) -> GoldenQuestion:

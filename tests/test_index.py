@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import IndexIncompatibleError, IndexNotFoundError
-from rag.index import CHUNKS, MANIFEST, VECTORS, load_index, verify_files, read_manifest
+from rag.core.errors import IndexIncompatibleError, IndexNotFoundError
+from rag.index.store import CHUNKS, MANIFEST, VECTORS, load_index, read_manifest, verify_files
 from rag.settings import Settings
 
 
@@ -65,7 +65,7 @@ def test_damaged_index_is_refused_with_the_fix(index_copy: Path, embedder, damag
 
 
 def test_large_files_have_their_size_checked_at_load_and_their_checksum_by_verify(index_copy: Path, embedder, monkeypatch):
-    monkeypatch.setattr("rag.index.CHECKSUM_AT_LOAD_BYTES", 1024)  # the vectors count as large
+    monkeypatch.setattr("rag.index.store.CHECKSUM_AT_LOAD_BYTES", 1024)  # the vectors count as large
     data = bytearray((index_copy / VECTORS).read_bytes())
     data[-8:] = b"\xff" * 8  # same size, other bytes
     (index_copy / VECTORS).write_bytes(bytes(data))

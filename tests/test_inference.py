@@ -1,4 +1,4 @@
-"""rag.inference.BatchingEncoder: one worker thread, dynamic batches, a bounded queue; with the real model."""
+"""rag.encoders.batching.BatchingEncoder: one worker thread, dynamic batches, a bounded queue; with the real model."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from rag.embedding import Embedder
-from rag.errors import OverloadedError
-from rag.inference import BatchingEncoder
+from rag.core.errors import OverloadedError
+from rag.encoders.batching import BatchingEncoder
+from rag.encoders.embedding import Embedder
 
 QUESTIONS = [
     "Which MLOps tools should I learn?",

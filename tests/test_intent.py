@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.intent import asks_for_list, read_intent
+from rag.query.intent import asks_for_list, read_intent
 
 EDITIONS = frozenset({"2024", "2026"})
 

@@ -1,4 +1,4 @@
-"""Tests for rag.llm.LLMGenerator against a real HTTP fake of an OpenAI-compatible server."""
+"""Tests for rag.answer.llm.generator.LLMGenerator against a real HTTP fake of an OpenAI-compatible server."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 from fake_llm_server import FakeLLMServer
 
-from rag.chunking import count_tokens
-from rag.generation import NOT_COVERED
-from rag.llm import LLMGenerator
-from rag.types import Answer, Chunk, Citation, ScoredChunk
+from rag.answer.generation import NOT_COVERED
+from rag.answer.llm.generator import LLMGenerator
+from rag.core.types import Answer, Chunk, Citation, ScoredChunk
+from rag.ingest.chunking import count_tokens
 
 QUESTION = "How long should an ML engineering resume be?"
 
@@ -229,7 +229,7 @@ def test_first_passage_is_truncated_when_alone_over_budget(llm: FakeLLMServer):
 
 
 # ---------------------------------------------------------------------------
-# Answers that cite wrongly (rag.grounding checks each sentence against its [n])
+# Answers that cite wrongly (rag.answer.grounding checks each sentence against its [n])
 # ---------------------------------------------------------------------------
 
 

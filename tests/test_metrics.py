@@ -14,7 +14,6 @@ from eval.metrics import (
     answer_precision,
     answer_sentences,
     answer_words,
-    lead_hit,
     citation_precision,
     context_recall_at_chars,
     coverage,
@@ -22,6 +21,7 @@ from eval.metrics import (
     false_abstain_rate,
     hit_at_k,
     keyword_recall,
+    lead_hit,
     longest_common_run,
     mrr_at_k,
     ndcg_at_k,
@@ -391,7 +391,7 @@ def test_synthetic_cases_have_intended_coverage(ranx_cases):
 
 def test_matches_ranx(ranx_cases):
     cases, scores = ranx_cases
-    for qid, (spans, ids, texts) in cases.items():
+    for qid, (spans, _ids, texts) in cases.items():
         cov = coverage(texts, spans)
         for k in (1, 3, 5, 10, 20):
             assert recall_at_k(texts, spans, k, cov=cov) == pytest.approx(scores[f"recall@{k}"][qid], abs=1e-9)

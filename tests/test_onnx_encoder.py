@@ -9,8 +9,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from rag.embedding import Embedder
-from rag.onnx_encoder import OnnxQueryEncoder
+from rag.encoders.embedding import Embedder
+from rag.encoders.onnx import OnnxQueryEncoder
 from rag.service import QAService
 from rag.settings import Settings
 

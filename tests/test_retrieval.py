@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rag.retrieval import Filters, HybridRetriever, _distinct, _min_max, _reciprocal_rank
-from rag.types import Chunk, ScoredChunk
+from rag.core.types import Chunk, ScoredChunk
+from rag.retrieve.hybrid import Filters, HybridRetriever, _distinct, _min_max, _reciprocal_rank
 
 
 def test_reciprocal_rank_by_hand():

@@ -19,11 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from served import BODY_LIMIT, READ_TIMEOUT, ROOT, Served
 
 from api.app import create_app
 from rag.service import QAService
 from rag.settings import Settings
-from served import BODY_LIMIT, READ_TIMEOUT, ROOT, Served
 
 ADMIN_TOKEN = "serving-test-token"
 

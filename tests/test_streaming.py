@@ -1,4 +1,4 @@
-"""rag.streaming and QAPipeline.steps: an answer as deltas, then the whole of it."""
+"""rag.answer.streaming and QAPipeline.steps: an answer as deltas, then the whole of it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from rag.answer.streaming import Found, sentence_deltas, stream_answer
+from rag.core.types import Answer, Citation, ScoredChunk
 from rag.pipeline import AskResult, QAPipeline
 from rag.service import QAService
-from rag.streaming import Found, sentence_deltas, stream_answer
-from rag.types import Answer, Citation, ScoredChunk
 
 MLOPS_QUESTION = "Which MLOps tools should I learn?"
 

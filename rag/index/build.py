@@ -1,0 +1,345 @@
+"""`rag index build`: incremental, crash-safe index builds.
+
+- Nothing changed (same files, same settings): a no-op that does not load the model.
+- Some guides changed: every chunk is re-cut (cheap), but only chunks whose
+  embedded text is new are embedded; the rest reuse the serving index's vectors,
+  keyed by a hash of (model, embedded text).
+- A changed model or chunker setting re-embeds everything.
+- The new index is written to a fresh staging folder beside the target and
+  swapped in with one atomic rename; a failed or killed build leaves the
+  serving index untouched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from rag.core.errors import CorpusError, IndexBuildError, IndexIncompatibleError, RagError
+from rag.core.types import Document
+from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
+from rag.index import ann
+from rag.index.bm25 import BM25Index
+from rag.index.store import (
+    CHUNKS,
+    FAISS_FILE,
+    SENTENCE_VECTORS,
+    VECTORS,
+    IndexManifest,
+    IndexSettings,
+    read_manifest,
+    verify_files,
+    write_index,
+)
+from rag.ingest.chunking import chunk_document
+from rag.ingest.corpus import corpus_files, file_sha256, load_corpus
+from rag.ingest.formats import EXTRACTED_DIR, needs_extraction
+
+#: Opens a progress display for `total` texts and yields `advance(n)` (the CLI's bar, for one).
+Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    status: str  # "unchanged" or "built"
+    chunk_count: int
+    embedded: int = 0
+    reused: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    encoder: PassageEncoder | None = None,
+) -> BuildReport:
+    """Build or update the index in `index_dir` from the guides in `corpus_dir`.
+
+    `encoder` embeds the passages (default: `embedder` in this process; see
+    rag.encoders.distributed for a Ray cluster); `progress(total)` opens a progress display
+    (e.g. the CLI's bar) and yields `advance(n)`."""
+    files = {p.name: file_sha256(p) for p in corpus_files(corpus_dir)}
+    return update_index(index_dir, settings, embedder, files, lambda: load_corpus(corpus_dir), force=force,
+                        progress=progress, encoder=encoder)
+
+
+def update_index(
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    files: dict[str, str],
+    documents: Callable[[], list[Document]],
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    encoder: PassageEncoder | None = None,
+) -> BuildReport:
+    """One build at a time per folder: nothing to do (and no model loaded) when the serving
+    index has these settings and `files` (name → sha256); otherwise `documents()` is
+    indexed, reusing what vectors it can (see `write_documents`)."""
+    started = time.perf_counter()
+    with build_lock(index_dir):
+        old = previous_manifest(index_dir)
+        if not force and old and old.settings == settings and {**old.files, **old.skipped} == files:
+            return BuildReport("unchanged", old.chunk_count, skipped=old.skipped, seconds=time.perf_counter() - started)
+        report = write_documents(documents(), index_dir, settings, embedder, old=old, files=files, progress=progress,
+                                 encoder=encoder)
+    previous = {**old.files, **old.skipped} if old else {}
+    report.added = sorted(set(files) - set(previous))
+    report.changed = sorted(n for n in files if n in previous and previous[n] != files[n])
+    report.removed = sorted(set(previous) - set(files))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_documents(
+    docs: list[Document],
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    *,
+    old: IndexManifest | None = None,
+    files: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    encoder: PassageEncoder | None = None,
+) -> BuildReport:
+    """Chunk, embed (reusing `old`'s vectors where the text is unchanged) and swap in an index of `docs`.
+
+    `files` lists every corpus file seen (name → sha256); those not among `docs`
+    are recorded as skipped, so an unchanged corpus is still recognised as such.
+    """
+    template = settings.passage_template
+    chunks = [
+        c for doc in docs for c in chunk_document(doc, settings.chunker, lambda c: embedder.fits(passage_text(c, template)))
+    ]
+    if not chunks:
+        raise CorpusError("no text to index")
+    texts = [passage_text(c, template) for c in chunks]
+    sentence_texts = [[passage_text(replace(c, text=q.text), template) for q in c.quotes()] for c in chunks]
+    all_texts = texts + [t for group in sentence_texts for t in group]
+    keys = [_embedding_key(settings.model, t) for t in all_texts]
+    previous = _previous_index(index_dir, old, settings) if old else None
+    cache = previous.vectors_by_key() if previous else {}
+    missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+    fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else []
+    fresh = dict(zip((keys[i] for i in missing), fresh))
+    vectors = np.stack([cache.get(k, fresh.get(k)) for k in keys]).astype(np.float32)
+    hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
+    doc_files = {d.doc: d.sha256 for d in docs}
+    skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
+    bm25 = BM25Index.build(texts, settings.bm25)
+    faiss_index = previous.updated_faiss_index(hashes, vectors[: len(chunks)]) if previous else None
+
+    def write(staging: Path) -> None:
+        write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
+                    vectors[len(chunks) :], bm25, faiss_index)
+        _write_extracted(staging, docs)
+
+    _swap_in(index_dir, write)
+    chunk_missing = sum(1 for k in keys[: len(chunks)] if k not in cache)
+    return BuildReport(
+        status="built", chunk_count=len(chunks), embedded=chunk_missing, reused=len(chunks) - chunk_missing, skipped=skipped
+    )
+
+
+def _write_extracted(folder: Path, docs: list[Document]) -> None:
+    """The text chunked from each HTML/PDF guide: its chunks' `start`/`end` point into it."""
+    for doc in docs:
+        if needs_extraction(doc.doc):
+            (folder / EXTRACTED_DIR).mkdir(exist_ok=True)
+            (folder / EXTRACTED_DIR / f"{doc.doc}.txt").write_text(doc.raw, encoding="utf-8")
+
+
+def _encode(encoder: PassageEncoder, texts: list[str], progress: Progress | None) -> np.ndarray:
+    if progress is None:
+        return encoder(texts, None)
+    with progress(len(texts)) as advance:
+        return encoder(texts, advance)
+
+
+def _regroup(flat: list[str], groups: list[list[str]]) -> list[list[str]]:
+    it = iter(flat)
+    return [[next(it) for _ in group] for group in groups]
+
+
+def _embedding_key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
+
+
+def previous_manifest(index_dir: Path) -> IndexManifest | None:
+    """The manifest of the index in `index_dir`, or None when there is none readable."""
+    try:
+        return read_manifest(index_dir)
+    except RagError:
+        return None
+
+
+@dataclass
+class _PreviousIndex:
+    """What a build reuses of the serving index: vectors by embedding key, and its FAISS index."""
+
+    folder: Path
+    hashes: list[str]
+    vectors: np.ndarray
+    sentence_keys: list[str]
+    sentence_vectors: np.ndarray
+
+    def vectors_by_key(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.hashes, self.vectors)) | dict(zip(self.sentence_keys, self.sentence_vectors))
+
+    def updated_faiss_index(self, hashes: list[str], vectors: np.ndarray) -> faiss.Index | None:
+        """The serving FAISS index with only the changed rows dropped and added (rag.index.ann), or
+        None to make one anew."""
+        try:
+            old = ann.read_index(self.folder / FAISS_FILE)
+        except RuntimeError as e:
+            log.warning("not updating the FAISS index of %s: %s", self.folder, e)
+            return None
+        if old.ntotal != len(self.hashes):
+            return None
+        new_rows, added_rows = row_moves(self.hashes, hashes)
+        return ann.updated_index(old, new_rows, added_rows, vectors)
+
+
+def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> _PreviousIndex | None:
+    """The serving index's rows and vectors (memory-mapped), or None if they cannot be trusted.
+
+    Any settings change (model, chunker, template) forces a full re-embed, so an
+    index never mixes vectors made under two configurations.
+    """
+    if old.settings != settings:
+        return None
+    try:
+        verify_files(index_dir, old, full=False)  # never reuse vectors of a damaged index
+        rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
+        previous = _PreviousIndex(
+            folder=index_dir,
+            hashes=[row["hash"] for row in rows],
+            vectors=np.load(index_dir / VECTORS, mmap_mode="r"),
+            sentence_keys=[k for row in rows for k in row["sentence_hashes"]],
+            sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
+        )
+    except (OSError, ValueError, KeyError, IndexIncompatibleError) as e:
+        log.warning("not reusing embeddings from %s: %s", index_dir, e)
+        return None
+    if len(previous.hashes) != len(previous.vectors) or len(previous.sentence_keys) != len(previous.sentence_vectors):
+        return None
+    return previous
+
+
+def row_moves(old: list[str], new: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each old row went (-1: gone), and the new rows that are new, matching rows by
+    embedding key (equal keys pair up in order)."""
+    free: dict[str, deque[int]] = defaultdict(deque)
+    for row, key in enumerate(new):
+        free[key].append(row)
+    new_rows = np.array([free[key].popleft() if free[key] else -1 for key in old], dtype=np.int64)
+    taken = np.zeros(len(new), dtype=bool)
+    taken[new_rows[new_rows >= 0]] = True
+    return new_rows, np.flatnonzero(~taken)
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index folder; a second one fails fast with a clear message."""
+    parent = _parent_folder(index_dir)
+    lock_path = parent / f".{index_dir.name}.lock"
+    try:
+        handle = lock_path.open("w")
+    except OSError as e:
+        raise IndexBuildError(f"cannot write beside {index_dir} ({e.strerror}) — check the folder's permissions") from e
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise IndexBuildError(f"another build of {index_dir} is running — wait for it to finish") from e
+        _remove_stale_staging(index_dir)
+        yield
+
+
+def _parent_folder(index_dir: Path) -> Path:
+    parent = index_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IndexBuildError(f"cannot create {parent} ({e.strerror})") from e
+    return parent
+
+
+def _staging_glob(index_dir: Path) -> str:
+    return f".{index_dir.name}.staging-*"
+
+
+def _remove_stale_staging(index_dir: Path) -> None:
+    for stale in index_dir.absolute().parent.glob(_staging_glob(index_dir)):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _swap_in(index_dir: Path, write) -> None:
+    """Write a complete index into a staging folder, then atomically put it in place."""
+    index_dir = index_dir.absolute()
+    staging = index_dir.parent / f".{index_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    try:
+        write(staging)
+        if index_dir.exists():
+            _exchange(staging, index_dir)
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            os.rename(staging, index_dir)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise IndexBuildError(f"could not write the index to {index_dir} ({e.strerror or e}); the previous index is untouched") from e
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE).
+
+    Readers see either the old or the new folder at `b`, never a missing one.
+    Where the call is unavailable, fall back to two renames (a brief gap).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err))
+    backup = b.with_name(b.name + ".old")
+    os.rename(b, backup)
+    os.rename(a, b)
+    os.rename(backup, a)

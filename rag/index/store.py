@@ -1,0 +1,266 @@
+"""The index folder: manifest, row-aligned chunks and vectors, FAISS and BM25 files.
+
+Everything in it is a plain file readable without our code (JSON, JSONL, .npy,
+FAISS's own format, bm25s's arrays). Loading verifies the manifest against the
+code's settings and the files against the manifest's checksums, so a stale,
+damaged or mismatched index is refused instead of giving silently wrong results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
+
+import faiss
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from rag.core.errors import IndexIncompatibleError, IndexNotFoundError
+from rag.core.types import Chunk
+from rag.encoders.embedding import PassageTemplate
+from rag.index import ann
+from rag.index.bm25 import BM25Index, BM25Settings
+from rag.ingest.chunking import ChunkerSettings
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "embeddings.npy"
+SENTENCE_VECTORS = "sentence_embeddings.npy"
+SENTENCE_OFFSETS = "sentence_offsets.npy"
+FAISS_FILE = "faiss.index"
+BM25_DIR = "bm25"
+CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS)
+# Files up to this size are checksummed at every load; larger ones (vectors, FAISS lists of
+# big indexes) only have their size checked, and `rag index verify` checksums them all.
+CHECKSUM_AT_LOAD_BYTES = 64 << 20
+REBUILD_HINT = "run 'rag index build'"
+# A damaged folder still lists the same corpus and settings, so a plain build would call it up to date.
+DAMAGED_HINT = "run 'rag index build --force'"
+
+
+class IndexSettings(BaseModel, frozen=True):
+    """Everything that decides the content of an index besides the corpus itself."""
+
+    model: str
+    dim: int
+    max_wordpieces: int
+    chunker: ChunkerSettings
+    passage_template: PassageTemplate
+    bm25: BM25Settings
+    # rag.ingest.corpus.PARSER_VERSION; None in indexes built before it was recorded.
+    parser_version: int | None = None
+    # The precision passages were embedded in (rag.encoders.embedding.EmbedDtype, resolved); None: float32,
+    # in indexes built before it was recorded.
+    embed_dtype: str | None = None
+
+
+class IndexManifest(BaseModel):
+    format_version: int
+    settings: IndexSettings
+    files: dict[str, str]
+    skipped: dict[str, str] = {}
+    chunk_count: int
+    faiss_index: str
+    checksums: dict[str, str]
+    sizes: dict[str, int] = {}  # bytes per checksummed file; empty in indexes built before it was recorded
+    built_at: str
+    versions: dict[str, str]
+
+
+@dataclass
+class Index:
+    """A loaded, verified index."""
+
+    folder: Path
+    manifest: IndexManifest
+    chunks: list[Chunk]
+    hashes: list[str]
+    vectors: np.ndarray
+    faiss_index: faiss.Index
+    bm25: BM25Index
+    # Chunk row r's sentences are rows offsets[r]:offsets[r + 1] of sentence_vectors.
+    sentence_vectors: np.ndarray
+    sentence_offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def dense_search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the k nearest chunks by inner product, per query row."""
+        k = min(k, len(self.chunks))
+        return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+    @cached_property
+    def editions(self) -> frozenset[str]:
+        return frozenset(c.edition for c in self.chunks if c.edition)
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    def sentence_vectors_of(self, chunk_id: str) -> np.ndarray | None:
+        """Stored vectors of a chunk's sentences, in `chunk.quotes()` order; None if unknown."""
+        row = self._rows.get(chunk_id)
+        if row is None:
+            return None
+        return np.asarray(self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]])
+
+    def sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """For each chunk row: the highest cosine between the query and one of its sentences,
+        and the cosines of all its sentences (in `chunk.quotes()` order)."""
+        starts, ends = self.sentence_offsets[rows], self.sentence_offsets[rows + 1]
+        lengths = ends - starts
+        if len(rows) == 0 or lengths.sum() == 0:
+            return np.zeros(len(rows)), [np.zeros(0) for _ in rows]
+        bounds = np.cumsum(lengths)
+        members = np.repeat(starts - bounds + lengths, lengths) + np.arange(bounds[-1])
+        scores = self.sentence_vectors[members] @ query_vector
+        return np.maximum.reduceat(scores, bounds - lengths), np.split(scores, bounds[:-1])
+
+    def best_sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """For each chunk row, the highest cosine between the query and one of its sentences."""
+        return self.sentence_scores(query_vector, rows)[0]
+
+
+def write_index(
+    folder: Path,
+    settings: IndexSettings,
+    files: dict[str, str],
+    skipped: dict[str, str],
+    chunks: list[Chunk],
+    hashes: list[str],
+    vectors: np.ndarray,
+    sentence_hashes: list[list[str]],
+    sentence_vectors: np.ndarray,
+    bm25: BM25Index,
+    faiss_index: faiss.Index | None = None,
+) -> IndexManifest:
+    """Write a complete index into `folder` (a fresh staging folder); the manifest goes last.
+
+    `faiss_index` is the vector index of `vectors` when the caller has one (an
+    updated one, see rag.index.ann.updated_index); otherwise it is made here."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / CHUNKS).open("w", encoding="utf-8") as f:
+        for chunk, digest, sentence_digests in zip(chunks, hashes, sentence_hashes, strict=True):
+            row = {**chunk.to_json(), "hash": digest, "sentence_hashes": sentence_digests}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    np.save(folder / VECTORS, vectors.astype(np.float32))
+    np.save(folder / SENTENCE_VECTORS, sentence_vectors.astype(np.float32))
+    np.save(folder / SENTENCE_OFFSETS, np.cumsum([0] + [len(h) for h in sentence_hashes]).astype(np.int64))
+    faiss_index = faiss_index if faiss_index is not None else ann.make_index(vectors)
+    ann.write_index(faiss_index, folder / FAISS_FILE)
+    bm25.save(folder / BM25_DIR)
+    manifest = IndexManifest(
+        format_version=FORMAT_VERSION,
+        settings=settings,
+        files=files,
+        skipped=skipped,
+        chunk_count=len(chunks),
+        faiss_index=type(faiss_index).__name__,
+        checksums={name: _sha256(folder / name) for name in CHECKSUMMED},
+        sizes={name: (folder / name).stat().st_size for name in CHECKSUMMED},
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        versions=_library_versions(),
+    )
+    _write_json(folder / MANIFEST, manifest.model_dump())
+    return manifest
+
+
+def read_manifest(folder: Path) -> IndexManifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(f"no index in {folder} — {REBUILD_HINT}")
+    try:
+        manifest = IndexManifest.model_validate_json(path.read_bytes())
+    except ValidationError as e:
+        raise IndexIncompatibleError(f"index manifest {path} is unreadable — {REBUILD_HINT}") from e
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexIncompatibleError(
+            f"index in {folder} has format {manifest.format_version}, this code reads {FORMAT_VERSION} — {REBUILD_HINT}"
+        )
+    return manifest
+
+
+def load_index(folder: Path, settings: IndexSettings) -> Index:
+    """Load and verify the index in `folder` against the code's `settings`."""
+    manifest = read_manifest(folder)
+    if manifest.settings != settings:
+        raise IndexIncompatibleError(
+            f"index in {folder} was built with other settings ({_settings_diff(manifest.settings, settings)}) — {REBUILD_HINT}"
+        )
+    verify_files(folder, manifest, full=False)
+    rows = [json.loads(line) for line in (folder / CHUNKS).read_text(encoding="utf-8").splitlines()]
+    vectors = np.load(folder / VECTORS, mmap_mode="r")  # FAISS holds its own copy; don't hold two
+    faiss_index = ann.read_index(folder / FAISS_FILE)
+    try:
+        bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
+    except (OSError, ValueError, KeyError) as e:
+        raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {DAMAGED_HINT}") from e
+    sentence_vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
+    sentence_offsets = np.load(folder / SENTENCE_OFFSETS)
+    sizes = {len(rows), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
+    if len(sizes) != 1 or vectors.shape[1] != settings.dim or sentence_offsets[-1] != len(sentence_vectors):
+        raise IndexIncompatibleError(f"index files in {folder} are not row-aligned — {DAMAGED_HINT}")
+    return Index(
+        folder=folder,
+        manifest=manifest,
+        chunks=[Chunk.from_json(r) for r in rows],
+        hashes=[r["hash"] for r in rows],
+        vectors=vectors,
+        faiss_index=faiss_index,
+        bm25=bm25,
+        sentence_vectors=sentence_vectors,
+        sentence_offsets=sentence_offsets,
+    )
+
+
+def verify_files(folder: Path, manifest: IndexManifest, *, full: bool = True) -> None:
+    """Refuse a missing or damaged file. Every file's size is checked; its checksum too when
+    `full`, or when it is small enough to hash at each load (CHECKSUM_AT_LOAD_BYTES)."""
+    for name, checksum in manifest.checksums.items():
+        path = folder / name
+        if not path.is_file() or not _intact(path, checksum, manifest.sizes.get(name), full):
+            raise IndexIncompatibleError(f"index file {path} is missing or damaged — {DAMAGED_HINT}")
+
+
+def _intact(path: Path, checksum: str, size: int | None, full: bool) -> bool:
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return False
+    if full or size is None or actual <= CHECKSUM_AT_LOAD_BYTES:
+        return _sha256(path) == checksum
+    return True
+
+
+def _settings_diff(built: IndexSettings, wanted: IndexSettings) -> str:
+    a, b = built.model_dump(), wanted.model_dump()
+    return ", ".join(f"{key}: {a[key]} ≠ {b[key]}" for key in a if a[key] != b[key])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _library_versions() -> dict[str, str]:
+    packages = ("guides-qa", "sentence-transformers", "faiss-cpu", "numpy", "bm25s", "tiktoken")
+    found = {}
+    for name in packages:
+        try:
+            found[name] = version(name)
+        except Exception:  # noqa: BLE001 - a missing distribution just goes unrecorded
+            continue
+    return found
