@@ -16,6 +16,8 @@ from rag.settings import RetrievalMode, Settings
 
 RETRIEVAL_COLUMNS = ["context_recall@2000", "context_recall@4000", "recall@10", "hit@10", "mrr@10", "ndcg@10"]
 BEIR_COLUMNS = ["ndcg@10", "recall@100", "mrr@10"]
+SUITE_COLUMNS = ["questions", "context_recall@4000", "mrr@10", "keyword_recall", "citation_precision",
+                 "answer_precision", "lead_hit", "abstain_accuracy", "false_abstain_rate", "answer_words"]
 
 
 def run_golden_eval(
@@ -48,6 +50,24 @@ def run_golden_eval(
     print_table(console, f"answers ({main_mode})", answers, list(ANSWER_METRICS + SHAPE_METRICS))
     if out_dir is not None:
         console.print(f"wrote {out_dir}/metrics.json, retrieved.jsonl, answers.jsonl")
+
+
+def run_suite_eval(console: Console, service: QAService, work: Path, out_dir: Path | None) -> None:
+    """Every set of eval/sets.toml: one row each, then each set's answers by question type."""
+    from eval.suite import load_suite, run_suite
+
+    specs = load_suite()
+    runs = run_suite(service, specs, work,
+                     progress=lambda it, name: track(it, description=f"{name:>20}", console=console, transient=True))
+    rows = {}
+    for spec in specs:
+        summary = runs[spec.name].summary()
+        rows[f"{spec.name} ({spec.role})"] = {"questions": float(len(runs[spec.name].rows)), **summary["overall"]}
+        if out_dir is not None:
+            write_run(runs[spec.name], out_dir / spec.name)
+    print_table(console, "every golden set (answers and retrieval, hybrid)", rows, SUITE_COLUMNS)
+    for spec in specs:
+        print_table(console, f"{spec.name} by type", runs[spec.name].summary()["by_type"], SUITE_COLUMNS[1:])
 
 
 def run_beir_eval(console: Console, folder: Path, split: str, index_dir: Path, modes: list[RetrievalMode]) -> None:

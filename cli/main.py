@@ -183,19 +183,23 @@ def eval_command(
     followup: Annotated[str, typer.Option(
         "--followup-mode", help="Questions with history: read alone, prefixed with the earlier questions, or in context")] = "context",
     index: IndexOpt = None,
+    all_sets: Annotated[bool, typer.Option("--all", help="Every golden set of eval/sets.toml, one row each")] = False,
+    work: Annotated[Path, typer.Option("--work", help="With --all: folder for the indexes of sets on extra guides")] = Path("runs/eval"),
 ) -> None:
-    """Score a golden set (or a BEIR benchmark) and print a table."""
-    from cli.evaluation import run_beir_eval, run_golden_eval
+    """Score a golden set (or every set with --all, or a BEIR benchmark) and print tables."""
+    from cli.evaluation import run_beir_eval, run_golden_eval, run_suite_eval
 
     modes = list(MODES) if mode == "all" else [mode]
     _check_modes(modes, mode, "dense, bm25, hybrid or all")
-    if (golden is None) == (beir is None):
-        _fail("give exactly one of --golden FILE or --beir DIR")
+    if (golden is not None) + (beir is not None) + all_sets != 1:
+        _fail("give exactly one of --golden FILE, --all or --beir DIR")
     if followup not in ("alone", "prefix", "context"):
         _fail(f"--followup-mode must be alone, prefix or context, not {followup!r}")
     try:
         if beir is not None:
             run_beir_eval(out, beir, split, beir_index, modes)
+        elif all_sets:
+            run_suite_eval(out, QAService(_settings(index=index)), work, out_dir)
         else:
             run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes, followup)  # type: ignore[arg-type]
     except RagError as e:

@@ -8,7 +8,9 @@ from conftest import ROOT
 
 from eval.golden import load_golden
 from eval.metrics import answer_sentences, answer_words
-from rag.ingest.filler import filler_rule
+from rag.ingest.profile import load_profile
+
+filler_rule = load_profile("ml-guides").filler_rule
 
 QUESTIONS = [q for q in load_golden(ROOT / "eval" / "golden" / "guides.jsonl") if q.answerable]
 

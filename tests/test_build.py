@@ -44,7 +44,7 @@ def test_changing_one_guide_re_embeds_only_its_changed_chunks(corpus_copy, index
 
 
 def test_adding_and_removing_a_guide_updates_the_index(corpus_copy, index_copy, embedder):
-    (corpus_copy / "new_guide.md").write_text("Career Notes 2027\n\n## Rust for ML\nRust is gaining ground for ML tooling.")
+    (corpus_copy / "new_guide.md").write_text("# Career Notes 2027\n\n## Rust for ML\nRust is gaining ground for ML tooling.")
     added = _build(corpus_copy, index_copy, embedder)
     assert added.added == ["new_guide.md"] and added.embedded == 1
     (corpus_copy / "new_guide.md").unlink()

@@ -42,7 +42,7 @@ def test_editions_and_titles_come_from_the_page(guides):
 
 def test_breadcrumb_and_links_are_dropped_but_link_text_kept():
     raw = "My Guide 2025\n[Home](/a) > [Blog](/b) > My Guide 2025 Work from [Lisbon](/cities/lisbon) or Bali. It is fine."
-    doc = parse_document("g.md", raw)
+    doc = parse_document("g.txt", raw)
     assert [u.text for u in doc.units] == ["Work from Lisbon or Bali.", "It is fine."]
     assert doc.edition == "2025"
 
@@ -63,7 +63,7 @@ def test_binary_empty_and_clutter_only_files_are_skipped_with_a_warning(tmp_path
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "empty.md").write_text("")
-    (tmp_path / "clutter.txt").write_text("Photo by A on Unsplash\n\nHire Developers\n\nView talent\n")
+    (tmp_path / "clutter.txt").write_text("Share this article\n\nTable of Contents\n")
     (tmp_path / "good.txt").write_text("A Guide 2030\n\nLearn linear algebra first. Then learn statistics.")
     docs = load_corpus(tmp_path)
     assert [d.doc for d in docs] == ["good.txt"]
@@ -76,3 +76,42 @@ def test_a_corpus_of_only_unusable_files_is_an_error(tmp_path: Path):
     (tmp_path / "empty.txt").write_text("   \n")
     with pytest.raises(CorpusError, match="no usable guide"):
         load_corpus(tmp_path)
+
+
+def test_site_chrome_is_the_profiles_not_every_guides(tmp_path: Path):
+    """A site's page furniture is dropped only from the guides whose profile names it."""
+    chrome = "A Guide 2030\n\nHire Developers\n\nLearn linear algebra first.\n"
+    (tmp_path / "site.txt").write_text(chrome)
+    (tmp_path / "other.txt").write_text(chrome)
+    (tmp_path / "guides.toml").write_text('[guides."site.txt"]\nprofile = "ml-guides"\n')
+    texts = {d.doc: [u.text for u in d.units] for d in load_corpus(tmp_path)}
+    assert texts["site.txt"] == ["Learn linear algebra first."]
+    assert texts["other.txt"] == ["Hire Developers", "Learn linear algebra first."]
+
+
+def test_catalogue_and_front_matter_say_what_a_guide_is(tmp_path: Path):
+    (tmp_path / "a.md").write_text("---\ntitle: Kubernetes Security\nedition: 2026\nseries: k8s-sec\n---\n# Kubernetes Security\n\nUse RBAC.\n")
+    (tmp_path / "b.txt").write_text("Essential Skills for 2024\n\nLearn SQL first.\n")
+    (tmp_path / "guides.toml").write_text('[guides."b.txt"]\nseries = "skills"\nedition = "2024"\n')
+    docs = {d.doc: d for d in load_corpus(tmp_path)}
+    assert (docs["a.md"].title, docs["a.md"].series, docs["a.md"].edition) == ("Kubernetes Security", "k8s-sec", "2026")
+    assert (docs["b.txt"].series, docs["b.txt"].edition) == ("skills", "2024")
+    assert [u.text for u in docs["a.md"].units] == ["Use RBAC."]  # the title heading is not a section of its own
+    assert docs["a.md"].raw[docs["a.md"].units[0].start : docs["a.md"].units[0].end] == "Use RBAC."
+
+
+def test_markdown_headings_are_lines_and_lists_are_lists(tmp_path: Path):
+    raw = ("# Notes\n\n## Feature engineering\nThe steps are:\n\n- Clean: drop outliers.\n- Scale: normalise features.\n\n"
+           "Download speed: 50 Mbps.\nUpload speed: 10 Mbps.\n\nA closing paragraph.\n")
+    units = parse_document("n.md", raw).units
+    assert {u.section for u in units} == {"Feature engineering"}
+    shape = [(u.text, u.block, u.item) for u in units]
+    assert shape == [("The steps are:", 0, -1), ("Clean: drop outliers.", 1, 0), ("Scale: normalise features.", 1, 1),
+                     ("Download speed: 50 Mbps.", 2, 0), ("Upload speed: 10 Mbps.", 2, 1), ("A closing paragraph.", 3, -1)]
+
+
+def test_a_remark_inside_an_item_leaves_the_list():
+    raw = "G 2030\n\n- Docker: containers. Tip: learn compose first.\n- Kubernetes: orchestration.\n"
+    units = parse_document("g.txt", raw).units
+    assert [(u.text, u.item) for u in units] == [("Docker: containers.", 0), ("Tip: learn compose first.", -1),
+                                                 ("Kubernetes: orchestration.", 0)]

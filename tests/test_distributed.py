@@ -152,7 +152,7 @@ def test_a_worker_killed_mid_build_is_retried_and_the_index_is_still_the_same(
 def test_an_unreachable_cluster_fails_the_build_cleanly_and_leaves_the_index(small_corpus, plain_index, embedder, tmp_path):
     corpus, folder = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(small_corpus, corpus)
-    (corpus / "new.md").write_text("Notes 2027\n\n## Rust\nRust is gaining ground for ML tooling.", encoding="utf-8")
+    (corpus / "new.md").write_text("# Notes 2027\n\n## Rust\nRust is gaining ground for ML tooling.", encoding="utf-8")
     shutil.copytree(plain_index, folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     with pytest.raises(IndexBuildError, match="cannot connect to Ray"):

@@ -6,7 +6,9 @@ import pytest
 from conftest import CORPUS
 
 from rag.ingest.corpus import load_corpus
-from rag.ingest.filler import filler_rule
+from rag.ingest.profile import load_profile
+
+filler_rule = load_profile("ml-guides").filler_rule
 
 
 @pytest.mark.parametrize(("sentence", "rule"), [

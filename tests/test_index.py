@@ -32,7 +32,7 @@ def test_index_folder_is_readable_without_our_code(built_index: Path):
     vectors = np.load(built_index / VECTORS)
     assert manifest["chunk_count"] == len(rows) == len(vectors)
     assert manifest["settings"]["model"].endswith("all-MiniLM-L6-v2") and manifest["settings"]["dim"] == 384
-    assert set(manifest["files"]) == {"000_66311b75d3a066c9.txt", "003_6cee5c8495e18b4b.txt"}
+    assert set(manifest["files"]) == {"000_66311b75d3a066c9.txt", "003_6cee5c8495e18b4b.txt", "guides.toml"}
     assert {"chunk_id", "doc", "section", "text", "start", "end"} <= set(rows[0])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
 

@@ -25,7 +25,11 @@ class Unit:
     start: int
     end: int
     text: str
-    filler: str | None = None  # the rag.ingest.filler rule that marks it as filler, if any
+    filler: str | None = None  # the filler rule of the guide's profile that marks it, if any
+    # Where it sits in its guide: the paragraph or list it belongs to (numbered in reading order)
+    # and, in a list, the item (numbered within the list; -1 outside lists).
+    block: int = -1
+    item: int = -1
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Document:
     sha256: str
     raw: str
     units: tuple[Unit, ...]
+    # The guides that are editions of one another share a series (rag.ingest.metadata).
+    series: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,10 @@ class Chunk:
     end: int
     title: str = ""
     edition: str | None = None
+    series: str = ""
     # Per sentence: (start, end) in `text`, then (start, end) in the raw file.
     sentences: tuple[tuple[int, int, int, int], ...] = ()
-    # Per sentence: the rag.ingest.filler rule that keeps it out of answers, or None.
+    # Per sentence: the filler rule (of the guide's profile) that keeps it out of answers, or None.
     filler: tuple[str | None, ...] = ()
 
     def to_json(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from rag.core.types import Document
 from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
 from rag.index import ann
 from rag.index.bm25 import BM25Index
+from rag.index.outline import write_outline
 from rag.index.store import (
     CHUNKS,
     FAISS_FILE,
@@ -48,8 +49,9 @@ from rag.index.store import (
     write_index,
 )
 from rag.ingest.chunking import chunk_document
-from rag.ingest.corpus import corpus_files, file_sha256, load_corpus
+from rag.ingest.corpus import corpus_digests, load_corpus
 from rag.ingest.formats import EXTRACTED_DIR, needs_extraction
+from rag.ingest.metadata import CATALOGUE
 
 #: Opens a progress display for `total` texts and yields `advance(n)` (the CLI's bar, for one).
 Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
@@ -85,7 +87,7 @@ def build_index(
     `encoder` embeds the passages (default: `embedder` in this process; see
     rag.encoders.distributed for a Ray cluster); `progress(total)` opens a progress display
     (e.g. the CLI's bar) and yields `advance(n)`."""
-    files = {p.name: file_sha256(p) for p in corpus_files(corpus_dir)}
+    files = corpus_digests(corpus_dir)
     return update_index(index_dir, settings, embedder, files, lambda: load_corpus(corpus_dir), force=force,
                         progress=progress, encoder=encoder)
 
@@ -153,11 +155,14 @@ def write_documents(
     vectors = np.stack([cache.get(k, fresh.get(k)) for k in keys]).astype(np.float32)
     hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
-    skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files}
+    catalogue = {name: digest for name, digest in (files or {}).items() if name == CATALOGUE}
+    skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files and name not in catalogue}
+    doc_files |= catalogue
     bm25 = BM25Index.build(texts, settings.bm25)
     faiss_index = previous.updated_faiss_index(hashes, vectors[: len(chunks)]) if previous else None
 
     def write(staging: Path) -> None:
+        write_outline(staging, docs)
         write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
                     vectors[len(chunks) :], bm25, faiss_index)
         _write_extracted(staging, docs)

@@ -25,9 +25,10 @@ from rag.core.types import Chunk
 from rag.encoders.embedding import PassageTemplate
 from rag.index import ann
 from rag.index.bm25 import BM25Index, BM25Settings
+from rag.index.outline import OUTLINE, Outline
 from rag.ingest.chunking import ChunkerSettings
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "embeddings.npy"
@@ -35,7 +36,7 @@ SENTENCE_VECTORS = "sentence_embeddings.npy"
 SENTENCE_OFFSETS = "sentence_offsets.npy"
 FAISS_FILE = "faiss.index"
 BM25_DIR = "bm25"
-CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS)
+CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS, OUTLINE)
 # Files up to this size are checksummed at every load; larger ones (vectors, FAISS lists of
 # big indexes) only have their size checked, and `rag index verify` checksums them all.
 CHECKSUM_AT_LOAD_BYTES = 64 << 20
@@ -95,6 +96,11 @@ class Index:
         """(scores, rows) of the k nearest chunks by inner product, per query row."""
         k = min(k, len(self.chunks))
         return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+    @cached_property
+    def outline(self) -> Outline:
+        """The guides' sentences with their sections, lists and items (rag.index.outline)."""
+        return Outline.load(self.folder, self.chunks)
 
     @cached_property
     def editions(self) -> frozenset[str]:

@@ -113,6 +113,7 @@ def _make_chunk(doc: Document, units: list[Unit]) -> Chunk:
         end=units[-1].end,
         title=doc.title,
         edition=doc.edition,
+        series=doc.series,
         sentences=tuple(sentences),
         filler=tuple(u.filler for u in units),
     )

@@ -5,9 +5,8 @@ The extracted text is what gets parsed, chunked and cited, so a citation's
 in the index folder (`extracted/<file name>.txt`) so the offsets stay checkable.
 It is written as a title line, then `## Heading` lines (HTML headings; one
 `## Page N` per PDF page, so chunks never cross a page and a citation's section
-names its page) and one paragraph per line. `extracted_units` reads that
-structure back: the guides' parser guesses where inline headings end, which a
-sentence-case heading on its own line ("## Feature engineering") would fool.
+names its page), list items as `- ` lines and one paragraph per line: Markdown,
+which rag.ingest.markdown reads back.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ import logging
 import re
 
 from rag.core.errors import CorpusError
-from rag.core.text import clean_text, split_sentences
-from rag.core.types import Unit
-from rag.ingest.filler import filler_rule
 
 HTML_SUFFIXES = (".html", ".htm")
 PDF_SUFFIXES = (".pdf",)
@@ -43,24 +39,6 @@ def extract_text(name: str, data: bytes) -> str:
     """The text of an HTML or PDF file, as markdown with headings; UnreadableDocument if there is none."""
     text = pdf_text(data, _stem(name)) if name.lower().endswith(PDF_SUFFIXES) else html_text(data, _stem(name))
     return text.replace("\r\n", "\n").replace("\r", "\n")  # the stored copy must read back offset for offset
-
-
-def extracted_units(raw: str) -> tuple[Unit, ...]:
-    """Sentence units of an extracted text: `#` lines set the section path, other lines
-    (after the title line) are paragraphs split into sentences."""
-    path: list[tuple[int, str]] = []
-    units = []
-    for line in list(re.finditer(r"[^\n]+", raw))[1:]:
-        heading = re.fullmatch(r"(#{1,6}) (.+)", line.group(0))
-        if heading:
-            level = len(heading.group(1))
-            path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading.group(2))]
-            continue
-        section = " > ".join(h for _, h in path) or "Introduction"
-        for start, end in split_sentences(raw, line.start(), line.end()):
-            text = clean_text(raw[start:end])
-            units.append(Unit(section=section, start=start, end=end, text=text, filler=filler_rule(text)))
-    return tuple(units)
 
 
 def html_text(data: bytes, fallback_title: str) -> str:
@@ -99,7 +77,7 @@ def _block_line(node) -> str:
         return ""
     if re.fullmatch(r"h[1-6]", node.tag):
         return f"{'#' * int(node.tag[1])} {text}"
-    return text
+    return f"- {text}" if node.tag == "li" else text
 
 
 def pdf_text(data: bytes, fallback_title: str) -> str:

@@ -1,0 +1,92 @@
+"""The guides' outline in the index folder: every sentence with its section, block and item.
+
+`outline.jsonl` holds one line per guide — its title, series and edition, and
+its sentence units in reading order (raw offsets, text, section, the paragraph
+or list they belong to, the item in a list, the filler rule). An answer that
+quotes one item of a list can find the others, and the lead-in before them,
+even where they sit in chunks that were not retrieved.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.core.types import Chunk, Document, Unit
+
+OUTLINE = "outline.jsonl"
+
+
+@dataclass(frozen=True)
+class GuideOutline:
+    """One guide's units in reading order, and what it is."""
+
+    doc: str
+    title: str
+    series: str
+    edition: str | None
+    units: tuple[Unit, ...]
+
+
+def write_outline(folder: Path, docs: Sequence[Document]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / OUTLINE).open("w", encoding="utf-8") as f:
+        for d in docs:
+            units = [[u.start, u.end, u.text, u.section, u.block, u.item, u.filler] for u in d.units]
+            row = {"doc": d.doc, "title": d.title, "series": d.series, "edition": d.edition, "units": units}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class Outline:
+    """The guides' units, looked up by raw offset, block, or the chunk that holds them."""
+
+    def __init__(self, guides: Sequence[GuideOutline], chunks: Sequence[Chunk]) -> None:
+        self.guides = {g.doc: g for g in guides}
+        self._starts = {g.doc: [u.start for u in g.units] for g in guides}
+        self._blocks: dict[tuple[str, int], list[Unit]] = defaultdict(list)
+        for g in guides:
+            for u in g.units:
+                self._blocks[(g.doc, u.block)].append(u)
+        by_doc: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for row, c in enumerate(chunks):
+            by_doc[c.doc].append((c.start, row))
+        self._chunk_starts = {doc: sorted(rows) for doc, rows in by_doc.items()}
+
+    @classmethod
+    def load(cls, folder: Path, chunks: Sequence[Chunk]) -> Outline:
+        path = folder / OUTLINE
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+        guides = [
+            GuideOutline(r["doc"], r["title"], r["series"], r["edition"],
+                         tuple(Unit(sec, s, e, t, fill, b, i) for s, e, t, sec, b, i, fill in r["units"]))
+            for r in rows
+        ]
+        return cls(guides, chunks)
+
+    def unit_at(self, doc: str, start: int) -> Unit | None:
+        """The unit that starts at or covers raw offset `start` of `doc`."""
+        starts = self._starts.get(doc)
+        if not starts:
+            return None
+        i = bisect_right(starts, start) - 1
+        unit = self.guides[doc].units[i] if i >= 0 else None
+        return unit if unit is not None and unit.start <= start < max(unit.end, unit.start + 1) else None
+
+    def block(self, doc: str, block: int) -> list[Unit]:
+        """The units of one paragraph or list, in reading order."""
+        return self._blocks.get((doc, block), [])
+
+    def chunk_row(self, doc: str, start: int) -> int | None:
+        """The row of the chunk of `doc` that holds raw offset `start`."""
+        rows = self._chunk_starts.get(doc, [])
+        i = bisect_right(rows, (start, 1 << 62)) - 1
+        return rows[i][1] if i >= 0 else None
+
+    def text_of(self, doc: str) -> str:
+        """All the guide's sentences, joined: what the guide says anywhere."""
+        guide = self.guides.get(doc)
+        return " ".join(u.text for u in guide.units) if guide else ""
