@@ -1,15 +1,13 @@
 """Sweep settings on a golden set and print one row per setting.
 
     python -m eval.tune --golden eval/golden/guides.jsonl --out runs/tune
-    python -m eval.tune --golden eval/golden/guides.jsonl --generator
 
-The first sweeps index and retrieval settings (chunk size, overlap, embedded
-text, fusion): each chunking setting gets its own index folder under --out and
-embeddings are reused across re-runs. The second sweeps the extractive
-generator's sentence selection on the current index and prints keyword recall
-against citation precision, the trade-off it controls. This is how the defaults
-in rag/settings.py and rag/extractive.py were chosen (README, "How the defaults
-were chosen").
+It sweeps index and retrieval settings (chunk size, overlap, embedded text,
+fusion): each chunking setting gets its own index folder under --out and
+embeddings are reused across re-runs. This is how the defaults in
+rag/settings.py were chosen (README, "How the defaults were chosen"); the
+extractive generator's sentence scorer is fitted by `rag tune selection`
+(eval/tune_selection.py).
 """
 
 from __future__ import annotations
@@ -20,14 +18,11 @@ import json
 from pathlib import Path
 
 from eval.golden import load_golden
-from eval.harness import evaluate, mean_scores, score_answer
-from rag.answer.extractive.generator import ExtractiveGenerator
-from rag.answer.extractive.selection import SelectionSettings
+from eval.harness import evaluate
 from rag.encoders.embedding import Embedder
 from rag.index.build import build_index
 from rag.index.store import load_index
 from rag.retrieve.hybrid import HybridRetriever
-from rag.service import QAService
 from rag.settings import Settings
 
 COLUMNS = ("context_recall@2000", "context_recall@4000", "mrr@10", "ndcg@10", "hit@1", "recall@10")
@@ -61,34 +56,6 @@ def _retrievers():
         yield "hybrid", "weighted", weight
 
 
-GENERATOR_GRID = {
-    "second_gap": (0.03, 0.06, 0.1),
-    "list_gap": (0.0, 0.05, 0.1),
-    "names_bonus": (0.0, 0.1),
-    "dense_weight": (0.0, 0.3),
-}
-GENERATOR_METRICS = ("keyword_recall", "citation_precision", "answer_precision", "lead_hit", "answer_words")
-
-
-def sweep_generator(golden: Path) -> list[dict]:
-    """Answer metrics of the extractive generator for every setting in GENERATOR_GRID (fields
-    of `SelectionSettings`); passages are retrieved once, as the pipeline would."""
-    service = QAService(Settings())
-    service.ensure_index()
-    engine = service.engine
-    cases = [(q, engine.retriever.retrieve(q.question, k=10)) for q in load_golden(golden) if q.answerable]
-    rows = []
-    for values in itertools.product(*GENERATOR_GRID.values()):
-        params = dict(zip(GENERATOR_GRID, values))
-        generator = ExtractiveGenerator(
-            service.embedder, SelectionSettings(**params), stored_vectors=engine.index.sentence_vectors_of
-        )
-        scores = mean_scores(score_answer(q, generator.generate(q.question, passages)) for q, passages in cases)
-        row = {**params, **{m: scores.get(m) for m in GENERATOR_METRICS}}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    return rows
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,11 +64,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="64,96,128,192")
     parser.add_argument("--overlaps", default="0")
     parser.add_argument("--templates", default="section,title_section")
-    parser.add_argument("--generator", action="store_true", help="sweep the extractive generator instead")
     args = parser.parse_args()
-    if args.generator:
-        sweep_generator(args.golden)
-        return
     sweep(
         args.golden,
         args.out,

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from rag.answer.extractive.generator import ExtractiveGenerator
+from rag.answer.extractive.model import load_model
 from rag.answer.generation import Generator
 from rag.answer.neighbours import NearTerms
 from rag.core.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
@@ -164,7 +165,8 @@ class QAService:
             )
 
     def _generator(self, index: Index) -> Generator:
-        extractive = ExtractiveGenerator(self.query_encoder, stored_vectors=index.sentence_vectors_of)  # type: ignore[arg-type]
+        extractive = ExtractiveGenerator(self.query_encoder, load_model(index.folder),  # type: ignore[arg-type]
+                                         stored_vectors=index.sentence_vectors_of, outline=index.outline)
         if self.settings.generator != "llm":
             return extractive
         from rag.answer.llm.generator import LLMGenerator

@@ -55,6 +55,7 @@ class Outline:
         for row, c in enumerate(chunks):
             by_doc[c.doc].append((c.start, row))
         self._chunk_starts = {doc: sorted(rows) for doc, rows in by_doc.items()}
+        self._chunks = chunks
 
     @classmethod
     def load(cls, folder: Path, chunks: Sequence[Chunk]) -> Outline:
@@ -80,11 +81,12 @@ class Outline:
         """The units of one paragraph or list, in reading order."""
         return self._blocks.get((doc, block), [])
 
-    def chunk_row(self, doc: str, start: int) -> int | None:
-        """The row of the chunk of `doc` that holds raw offset `start`."""
+    def chunk_of(self, doc: str, start: int) -> Chunk | None:
+        """The chunk of `doc` that holds raw offset `start`."""
         rows = self._chunk_starts.get(doc, [])
         i = bisect_right(rows, (start, 1 << 62)) - 1
-        return rows[i][1] if i >= 0 else None
+        chunk = self._chunks[rows[i][1]] if i >= 0 else None
+        return chunk if chunk is not None and chunk.start <= start < chunk.end else None
 
     def text_of(self, doc: str) -> str:
         """All the guide's sentences, joined: what the guide says anywhere."""

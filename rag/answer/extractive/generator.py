@@ -1,11 +1,12 @@
 """The default generator: a short answer made of the guides' own sentences, each cited.
 
-Offline and deterministic. The sentence that best answers the question comes
-first; what follows depends on what the question asks for (`rag.query.intent`,
-`rag.answer.extractive.selection`): one fact gets one or two sentences, a list gets the items of
-the list, a question about both editions gets each edition's part and a
-sentence comparing them (`rag.answer.extractive.comparison`). A question that names one edition
-is answered from that edition alone. Filler sentences are never quoted.
+Offline and deterministic. Every quotable sentence of the top passages is scored
+by the fitted model (the probability that it answers the question); the best
+one comes first, and what follows depends on what the question asks for
+(rag.answer.extractive.selection): one fact gets one or two sentences, a list
+the whole list, a question about several editions each edition's part and a
+sentence comparing them (rag.answer.extractive.comparison). A question that
+names one edition is answered from that edition alone. Filler is never quoted.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ from collections.abc import Callable
 import numpy as np
 
 from rag.answer.extractive.comparison import compare_editions
-from rag.answer.extractive.selection import Candidate, SelectionSettings, candidates, pick_fact, pick_list, quotable
+from rag.answer.extractive.features import Candidate, feature_rows
+from rag.answer.extractive.model import SelectionModel, load_model
+from rag.answer.extractive.selection import pick_fact, pick_list, quotable, with_scores
+from rag.core.text import terms
 from rag.core.types import Answer, Citation, Quote, ScoredChunk
 from rag.encoders.embedding import Embedder
+from rag.index.outline import Outline
 from rag.query.editions import without_edition_references
 from rag.query.intent import Intent, read_intent
 
 SentenceVectors = Callable[[str], "np.ndarray | None"]
+PASSAGES_USED = 10
+MAX_LIST_ITEMS = 8
+MAX_ITEMS_PER_EDITION = 5
 
 
 class ExtractiveGenerator:
@@ -32,61 +40,93 @@ class ExtractiveGenerator:
     def __init__(
         self,
         embedder: Embedder,
-        settings: SelectionSettings | None = None,
+        model: SelectionModel | None = None,
         stored_vectors: SentenceVectors | None = None,
+        outline: Outline | None = None,
     ) -> None:
         self.embedder = embedder
-        self.settings = settings or SelectionSettings()
+        self.model = model or load_model()
         self.stored_vectors = stored_vectors
+        self.outline = outline
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        passages = passages[: self.settings.passages_used]
-        quotes = quotable(passages)
-        if not quotes:
+        passages = list(passages[:PASSAGES_USED])
+        intent, ranked = self.rank(question, passages)
+        if not ranked:
             return Answer(answer="", abstained=True, citations=[], generator=self.name)
-        similarity = self._similarity(without_edition_references(question), passages, quotes)
+        groups = self._by_edition(ranked, passages, intent) if intent.both_editions else [self._pick(ranked, passages, intent)]
+        return _compose(groups, passages)
+
+    def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
+        """The question's intent, and the candidate sentences best first (scored by the model)."""
+        quotes = quotable(passages)
         editions = frozenset(p.chunk.edition for p in passages if p.chunk.edition)
         intent = read_intent(question, editions)
-        found = candidates(passages, quotes, similarity, self.settings, intent.wants_names, intent.wants_figure)
+        if not quotes:
+            return intent, []
+        found, rows = self.features(question, intent, passages, quotes)
+        found = with_scores(found, self.model.probability(rows))
         if intent.edition is not None:
             found = [c for c in found if c.edition == intent.edition] or found
-        ranked = sorted(found, key=lambda c: -c.score)
-        groups = self._by_edition(ranked, passages, intent) if intent.both_editions else [self._pick(ranked, passages, intent)]
-        return _compose(groups, passages, intent)
+        return intent, sorted(found, key=lambda c: -c.score)
 
-    def _pick(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent) -> list[Candidate]:
+    def features(self, question: str, intent: Intent, passages: list[ScoredChunk],
+                 quotes: list[tuple[int, int, Quote]]) -> tuple[list[Candidate], np.ndarray]:
+        """The candidates and their rows of features (what `rag tune selection` fits on)."""
+        topic = without_edition_references(question)
+        cosines = self._similarity(topic, passages, quotes)
+        found = [Candidate(i, j, q, passages[i].chunk.doc, passages[i].chunk.section, passages[i].chunk.edition,
+                           self.outline.unit_at(passages[i].chunk.doc, q.start) if self.outline else None)
+                 for i, j, q in quotes]
+        firsts = self._first_of_section(found)
+        return found, feature_rows(set(terms([topic])[0]), intent, passages, found, cosines, firsts)
+
+    def _pick(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent,
+              max_items: int = MAX_LIST_ITEMS) -> list[Candidate]:
         if intent.wants_list:
-            return pick_list(ranked, passages, self.settings, intent.kind)
-        return pick_fact(ranked, passages, self.settings)
+            return pick_list(ranked, passages, self.model, self.outline, max_items)
+        return pick_fact(ranked, passages, self.model)
 
     def _by_edition(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent) -> list[list[Candidate]]:
-        """Each edition's own answer, oldest edition first; an edition whose best sentence is far
+        """Each edition's own answer, oldest first; an edition whose best sentence is rated far
         below the overall best has nothing on the question and is left out."""
-        editions = sorted({c.edition or "" for c in ranked})
         groups = []
-        for edition in editions:
+        for edition in sorted({c.edition or "" for c in ranked}):
             own = [c for c in ranked if (c.edition or "") == edition]
-            if own[0].score >= ranked[0].score - self.settings.edition_gap:
-                groups.append(self._pick(own, passages, intent)[: self.settings.max_items_per_edition])
+            if own[0].score >= ranked[0].score * self.model.threshold("edition_ratio", 0.5):
+                groups.append(self._pick(own, passages, intent, MAX_ITEMS_PER_EDITION))
         return groups
 
+    def _first_of_section(self, found: list[Candidate]) -> set[tuple[str, int]]:
+        """(doc, start) of the first sentence of each candidate's section, from the outline."""
+        if self.outline is None:
+            return set()
+        firsts = set()
+        for doc in {c.doc for c in found}:
+            guide = self.outline.guides.get(doc)
+            seen: set[str] = set()
+            for u in guide.units if guide else ():
+                if u.section not in seen:
+                    seen.add(u.section)
+                    firsts.add((doc, u.start))
+        return firsts
+
     def _similarity(self, question: str, passages: list[ScoredChunk], quotes: list[tuple[int, int, Quote]]) -> np.ndarray:
-        """Cosine of the question to each sentence, read with its section heading ("Tools like
-        MLflow ..." under "Model Registries"). The retriever's sentence cosines are used when
-        it gave them (the question is then not encoded a second time), else the index's
-        stored sentence vectors, so only the question is encoded, else everything is."""
+        """Cosine of the question to each sentence, read with its section heading. The retriever's
+        sentence cosines are used when it gave them (the question is then not encoded again), else
+        the index's stored sentence vectors (only the question is encoded), else everything is."""
         if all(len(p.sentence_scores) == len(p.chunk.sentences) > 0 for p in passages):
             return np.array([passages[i].sentence_scores[j] for i, j, _ in quotes])
         stored = [self.stored_vectors(p.chunk.chunk_id) for p in passages] if self.stored_vectors else None
         if stored is not None and all(v is not None and len(v) == len(p.chunk.sentences) for v, p in zip(stored, passages)):
             question_vector = self.embedder.encode_queries([question])[0]
-            return np.array([stored[i][j] @ question_vector for i, j, _ in quotes])
+            return np.array([stored[i][j] @ question_vector for i, j, _ in quotes])  # type: ignore[index]
         texts = [f"{passages[i].chunk.section}: {q.text}" for i, _, q in quotes]
         vectors = self.embedder.encode_queries([question] + texts)
         return vectors[1:] @ vectors[0]
 
 
-def _compose(groups: list[list[Candidate]], passages: list[ScoredChunk], intent: Intent) -> Answer:
+def _compose(groups: list[list[Candidate]], passages: list[ScoredChunk]) -> Answer:
     """Number the cited passages in order of first use and write the answer: one paragraph
     per edition group (a bulleted list for list items), then the editions' comparison."""
     numbers: dict[int, int] = {}

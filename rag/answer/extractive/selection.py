@@ -1,101 +1,38 @@
-"""Choose the sentences of an extractive answer: the best one first, then only what adds.
+"""Which sentences an extractive answer takes, by the structure of the guide.
 
-Every sentence of the top passages is a candidate, except filler (`Chunk.filler`),
-list lead-ins ("You should be comfortable with:") and fragments. A candidate's
-score is its cosine with the question, read under its section heading, plus a
-share of its passage's dense score and a small bonus for a list item (a
-"Term: description" line states one thing), minus a small penalty per passage
-rank. On the golden sets this picks a sentence inside the evidence as often as
-any other mix of these signals tried (see README, "How answers are chosen").
-
-What follows the best sentence depends on what the question asks for
-(`rag.query.intent`): for one fact, the rest of the best sentence's list item or
-paragraph when it scores close, and else at most one more sentence that is
-nearly as good and says something new; for a list, the other items of the best
-sentence's list; for both editions, each edition's best sentences.
+Candidates are the quotable sentences of the top passages, scored by the fitted
+model (rag.answer.extractive.model): the probability that a sentence is
+evidence for the question. The best one always leads. What follows it depends
+on what the question asks for (rag.query.intent):
+- one fact: the sentence it leans on ("It allows you …" after "DVC is …"), or
+  the next sentence of its item or paragraph, or one more sentence elsewhere —
+  each only when the model rates it likely evidence too;
+- a list: the whole list the best item belongs to, in reading order, every item
+  cited (from the guide's outline, so items of chunks that were not retrieved
+  are included);
+- one edition, or each of several: the same, within that edition's sentences.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from rag.answer.extractive.comparison import named_terms
-from rag.core.text import has_quantity, item_label, terms
-from rag.core.types import Quote, ScoredChunk
+from rag.answer.extractive.features import Candidate
+from rag.answer.extractive.model import SelectionModel
+from rag.core.text import item_label
+from rag.core.types import Quote, ScoredChunk, Unit
+from rag.index.outline import Outline
 
-# A sentence that needs the one before it: "It allows you to ...", "This is ...".
-_LEANS_BACK = re.compile(r"^(?:It|This|These|They|That|Those|Such)\b")
-_WORD = re.compile(r"[a-z0-9]+")
 MIN_CHARS = 25
-# Between two sentences of the source: up to _SEPARATED characters, the same item or paragraph;
-# up to _HOLE, a line break or bullet; more, text that was not retrieved (or filler) between them.
-_SEPARATED = 2
-_HOLE = 10
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence that may be quoted: `passage` indexes the passages, `position` the
-    passage's sentences."""
-
-    passage: int
-    position: int
-    quote: Quote
-    score: float
-    doc: str
-    section: str
-    edition: str | None
-    is_item: bool  # a list item, "Term: description"
-
-
-@dataclass(frozen=True)
-class SelectionSettings:
-    """How sentences are scored and how many an answer takes."""
-
-    passages_used: int = 10
-    dense_weight: float = 0.3
-    item_bonus: float = 0.05
-    names_bonus: float = 0.1
-    figure_bonus: float = 0.2
-    rank_penalty: float = 0.01
-    continuation_gap: float = 0.15  # the rest of the best item, if within this of the best score
-    second_gap: float = 0.06  # another sentence, if within this of the best score
-    max_items: int = 6
-    list_gap: float = 0.1  # a list answers a list question if its best item is within this of the best
-    item_gap: float = 0.25  # an item of that list, if within this of its best item
-    edition_gap: float = 0.25  # another edition's best, if within this of the best score
-    max_items_per_edition: int = 3
-
-
-def candidates(
-    passages: list[ScoredChunk],
-    quotes: list[tuple[int, int, Quote]],
-    similarity: Iterable[float],
-    settings: SelectionSettings,
-    names_wanted: bool = False,
-    figure_wanted: bool = False,
-) -> list[Candidate]:
-    """Scored candidates: `quotes` are `quotable(passages)` and `similarity` their cosines, in order.
-    When the question asks for named things (tools, libraries), a sentence that names several gains;
-    when it asks for a figure, a sentence that gives one."""
-    found = []
-    for (i, j, quote), cosine in zip(quotes, similarity, strict=True):
-        p = passages[i]
-        item = is_item(quote.text)
-        score = float(cosine) + settings.dense_weight * (p.dense or 0.0) - settings.rank_penalty * i
-        score += settings.item_bonus * item
-        if names_wanted:
-            score += settings.names_bonus * min(len(named_terms(quote.text)), 3) / 3
-        if figure_wanted and has_quantity(quote.text):
-            score += settings.figure_bonus
-        found.append(Candidate(i, j, quote, score, p.chunk.doc, p.chunk.section, p.chunk.edition, item))
-    return found
+_WORD = re.compile(r"[a-z0-9]+")
+_LEANS_BACK = re.compile(r"^(?:It|This|These|They|That|Those|Such)\b")
 
 
 def quotable(passages: list[ScoredChunk]) -> list[tuple[int, int, Quote]]:
-    """(passage, position, quote) of every sentence an answer may quote."""
+    """(passage, position, quote) of every sentence an answer may quote: not filler, not a fragment,
+    not a list lead-in ending in ':'."""
     return [
         (i, j, q)
         for i, p in enumerate(passages)
@@ -104,99 +41,106 @@ def quotable(passages: list[ScoredChunk]) -> list[tuple[int, int, Quote]]:
     ]
 
 
-def is_item(text: str) -> bool:
-    """A list item written as "Term: description" (not a "Practical Tip:" remark)."""
-    return item_label(text) is not None
-
-
 def _quotable(text: str) -> bool:
-    """Not a fragment: long enough, several words, and not a list lead-in ending in ':'."""
     return len(text) >= MIN_CHARS and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4 and not text.rstrip().endswith(":")
 
 
-def pick_fact(ranked: list[Candidate], passages: list[ScoredChunk], s: SelectionSettings) -> list[Candidate]:
-    """The best sentence (after the sentence it leans on, when it opens with "It"/"This"), then the
-    rest of its item or paragraph if it scores close, or else one more sentence that is nearly
-    as good and not a near-duplicate."""
+def pick_fact(ranked: list[Candidate], passages: list[ScoredChunk], model: SelectionModel) -> list[Candidate]:
+    """The best sentence, then what the model rates likely evidence beside it: the sentence it
+    leans on, the next sentence of its item or paragraph, or one other sentence."""
     best = ranked[0]
     before = _neighbour(best, ranked, passages, -1)
     if before is not None and _LEANS_BACK.match(best.quote.text):
         return [before, best]
     following = _neighbour(best, ranked, passages, +1)
-    if following is not None and following.score >= best.score - s.continuation_gap:
+    if following is not None and following.score >= model.threshold("follow", 0.5):
         return [best, following]
     second = next((c for c in ranked[1:] if not _similar(c.quote.text, best.quote.text)), None)
-    if second is not None and second.score >= best.score - s.second_gap and second.edition == best.edition:
+    if second is not None and second.score >= model.threshold("second", 0.6) and second.edition == best.edition:
         return [best, second]
     return [best]
 
 
-def pick_list(
-    ranked: list[Candidate], passages: list[ScoredChunk], s: SelectionSettings, kind: str | None = None
-) -> list[Candidate]:
-    """The items of the list that holds the best-scoring item (the best first, the rest in
-    reading order, those within `item_gap` of it), when that item scores within `list_gap`
-    of the best sentence: a list question is answered by a list, not by the sentence that
-    introduces it. When the item's term names the `kind` of thing asked for, the item alone
-    answers. Otherwise as for one fact."""
-    anchor = next((c for c in ranked if c.is_item), None)
+def pick_list(ranked: list[Candidate], passages: list[ScoredChunk], model: SelectionModel,
+              outline: Outline | None, max_items: int) -> list[Candidate]:
+    """The whole list that holds the best-rated item, in reading order, each item by its first
+    sentence, when that item is rated near the best sentence and the list's retrieved items are
+    rated likely evidence too; else as for one fact (a sentence that names the things itself,
+    "Tools like Kafka or Kinesis …", answers alone). A list longer than `max_items` keeps its
+    best-rated items."""
     best = ranked[0]
-    if anchor is None or (anchor is not best and (len(named_terms(best.quote.text)) >= 2 or anchor.score < best.score - s.list_gap)):
-        # No list near the top, or the best sentence names the things itself ("Tools like Kafka or Kinesis ...").
-        return pick_fact(ranked, passages, s)
-    if kind is not None and names_kind(anchor.quote.text, kind):
-        # "What output formats ...?" is answered by the item "Output Formatting: ... (JSON, XML)".
-        return pick_fact([anchor] + [c for c in ranked if c is not anchor], passages, s)
-    members = [c for c in _list_run(anchor, ranked) if c is not anchor and c.score >= anchor.score - s.item_gap]
-    members = _distinct([anchor] + members)[: s.max_items]
-    return [anchor] + sorted(members[1:], key=lambda c: c.quote.start)
+    anchor = next((c for c in ranked if c.is_item), None)
+    if anchor is None or _names_things(anchor) or (anchor is not best and (
+            _names_things(best) or anchor.score < best.score * model.threshold("list_ratio", 0.7))):
+        return pick_fact(ranked, passages, model)
+    members = _list_members(anchor, ranked, passages, outline)
+    rated = sorted(m.score for m in members if m in ranked)
+    if len(rated) < 2 or rated[len(rated) // 2] < model.threshold("list_support", 0.3):
+        return pick_fact(ranked, passages, model)  # the rest of the list is not what was asked
+    if len(members) > max_items:
+        keep = {id(c) for c in sorted(members, key=lambda c: -c.score)[:max_items]}
+        members = [c for c in members if id(c) in keep]
+    return members
 
 
-def _list_run(anchor: Candidate, ranked: list[Candidate]) -> list[Candidate]:
-    """The items of the anchor's list: the run of items around it in its section, in reading
-    order. A sentence only a space after an item is part of it; a paragraph that is not an item
-    ends the list, unless text not retrieved lies before it (it may continue an item that was
-    not retrieved)."""
-    same = sorted((c for c in ranked if c.doc == anchor.doc and c.section == anchor.section), key=lambda c: c.quote.start)
-    blocks: list[list[Candidate]] = []
-    after_hole: list[bool] = []
-    for previous, c in zip([None] + same[:-1], same):
-        gap = c.quote.start - previous.quote.end if previous else 0
-        if blocks and gap <= _SEPARATED and not c.is_item:
-            blocks[-1].append(c)
-        else:
-            blocks.append([c])
-            after_hole.append(gap > _HOLE)
-    at = next(i for i, block in enumerate(blocks) if anchor in block)
-    kept = [at]
-    for step in (-1, +1):
-        i = at + step
-        while 0 <= i < len(blocks) and (blocks[i][0].is_item or after_hole[i]):
-            kept.append(i)
-            i += step
-    return sorted((blocks[i][0] for i in kept if blocks[i][0].is_item), key=lambda c: c.quote.start)
+def _names_things(c: Candidate) -> bool:
+    """A sentence that itself names several things ("frameworks like PyTorch Distributed or
+    Horovod"): it answers a "which" question alone."""
+    label = item_label(c.quote.text)
+    return len([n for n in named_terms(c.quote.text) if n != label]) >= 2
+
+
+def _list_members(anchor: Candidate, ranked: list[Candidate], passages: list[ScoredChunk],
+                  outline: Outline | None) -> list[Candidate]:
+    """Each item of the anchor's list once, by its first sentence, in reading order. With an
+    outline the list is the guide's; without one, the items among the candidates in the anchor's
+    section."""
+    if outline is None or anchor.unit is None:
+        same = [c for c in ranked if c.is_item and (c.doc, c.section) == (anchor.doc, anchor.section)]
+        return _distinct(sorted(same, key=lambda c: c.quote.start))
+    by_start = {(c.doc, c.quote.start): c for c in ranked}
+    firsts: dict[int, Unit] = {}
+    for unit in outline.block(anchor.doc, anchor.unit.block):
+        if unit.item >= 0:
+            firsts.setdefault(unit.item, unit)
+    members = [by_start.get((anchor.doc, u.start)) or _outside(anchor, u, passages, outline)
+               for u in firsts.values() if not u.filler]
+    return [m for m in members if m is not None]
+
+
+def _outside(anchor: Candidate, unit: Unit, passages: list[ScoredChunk], outline: Outline) -> Candidate | None:
+    """A candidate for a list item that no retrieved passage quoted: cited from the chunk that
+    holds it, appended to `passages` (with no score) so it gets a number like the others."""
+    chunk = outline.chunk_of(anchor.doc, unit.start)
+    if chunk is None:
+        return None
+    index = next((i for i, p in enumerate(passages) if p.chunk.chunk_id == chunk.chunk_id), None)
+    if index is None:
+        passages.append(ScoredChunk(chunk=chunk, score=0.0))
+        index = len(passages) - 1
+    position = next((j for j, q in enumerate(chunk.quotes()) if q.start == unit.start), 0)
+    quote = Quote(unit.text, unit.start, unit.end)
+    return Candidate(index, position, quote, chunk.doc, chunk.section, chunk.edition, unit, 0.0)
 
 
 def _neighbour(best: Candidate, ranked: list[Candidate], passages: list[ScoredChunk], step: int) -> Candidate | None:
-    """The sentence just before (`step` -1) or after (+1) the best one in its item or paragraph:
-    only a space apart in the source, and after it not the start of another item."""
+    """The sentence just before (`step` -1) or after (+1) the best one in its item or paragraph."""
     chunk = passages[best.passage].chunk
     position = best.position + step
     if not 0 <= position < len(chunk.sentences):
         return None
-    earlier, later = sorted((chunk.sentences[position], chunk.sentences[best.position]), key=lambda s: s[2])
-    if later[2] - earlier[3] > 2:
-        return None
     found = next((c for c in ranked if c.passage == best.passage and c.position == position), None)
-    return None if found is None or (step > 0 and found.is_item) else found
+    if found is None:
+        return None
+    if best.unit is not None and found.unit is not None:
+        same_place = (found.unit.block, found.unit.item) == (best.unit.block, best.unit.item)
+        return found if same_place else None
+    earlier, later = sorted((chunk.sentences[position], chunk.sentences[best.position]), key=lambda s: s[2])
+    return found if later[2] - earlier[3] <= 2 and not (step > 0 and found.is_item) else None
 
 
-def names_kind(item: str, kind: str) -> bool:
-    """Whether a list item's term names the kind of thing asked for ("formats" in "Output Formatting")."""
-    label = item_label(item)
-    if label is None:
-        return False
-    return bool(set(terms([kind])[0]) & set(terms([label])[0]))
+def with_scores(found: list[Candidate], scores) -> list[Candidate]:
+    return [replace(c, score=float(s)) for c, s in zip(found, scores, strict=True)]
 
 
 def _distinct(found: list[Candidate]) -> list[Candidate]:
