@@ -36,11 +36,11 @@ from functools import partial
 from pathlib import Path
 
 from rag.core.errors import CorpusError
+from rag.core.text import split_sentences
 from rag.core.types import Document, Unit
 from rag.encoders.embedding import Embedder, PassageTemplate
 from rag.index.build import BuildReport, Progress, update_index
 from rag.index.store import IndexSettings, load_index
-from rag.ingest.corpus import split_sentences
 from rag.retrieve.hybrid import MIN_CANDIDATES, HybridRetriever, Retriever
 from rag.settings import RetrievalMode, Settings
 

@@ -16,9 +16,9 @@ from eval.beir import (
     run_beir,
 )
 from rag.core.errors import RagError
+from rag.core.text import split_sentences
 from rag.encoders.embedding import Embedder
 from rag.index.store import load_index
-from rag.ingest.corpus import split_sentences
 from rag.retrieve.hybrid import HybridRetriever
 from rag.settings import Settings
 

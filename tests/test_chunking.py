@@ -3,9 +3,10 @@
 import pytest
 from conftest import CORPUS
 
+from rag.core.text import clean_text
 from rag.encoders.embedding import passage_text
 from rag.ingest.chunking import ChunkerSettings, chunk_document, count_tokens
-from rag.ingest.corpus import clean_text, load_corpus, parse_document
+from rag.ingest.corpus import load_corpus, parse_document
 
 
 @pytest.fixture(scope="module")

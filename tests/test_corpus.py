@@ -6,7 +6,8 @@ import pytest
 from conftest import CORPUS
 
 from rag.core.errors import CorpusError
-from rag.ingest.corpus import clean_text, load_corpus, parse_document
+from rag.core.text import clean_text
+from rag.ingest.corpus import load_corpus, parse_document
 
 
 @pytest.fixture(scope="module")

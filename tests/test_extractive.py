@@ -8,7 +8,7 @@ from conftest import CORPUS
 
 from eval.metrics import answer_sentences
 from rag.answer.extractive.generator import ExtractiveGenerator
-from rag.ingest.corpus import clean_text
+from rag.core.text import clean_text
 
 
 def _markers(answer: str) -> set[int]:

@@ -10,9 +10,9 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
+from rag.core.text import clean_text
 from rag.index.build import build_index
 from rag.index.store import load_index
-from rag.ingest.corpus import clean_text
 from rag.ingest.formats import EXTRACTED_DIR, UnreadableDocument, html_text, pdf_text
 from rag.settings import Settings
 
