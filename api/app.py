@@ -121,7 +121,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             model=manifest.settings.model,
             chunk_count=manifest.chunk_count,
             built_at=manifest.built_at,
-            documents=sorted(manifest.files),
+            documents=manifest.documents,
             faiss_index=manifest.faiss_index,
             generator=settings.generator,
             query_encoder=settings.query_encoder,

@@ -27,6 +27,7 @@ from rag.index import ann
 from rag.index.bm25 import BM25Index, BM25Settings
 from rag.index.outline import OUTLINE, Outline
 from rag.ingest.chunking import ChunkerSettings
+from rag.ingest.metadata import CATALOGUE
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
@@ -72,6 +73,11 @@ class IndexManifest(BaseModel):
     sizes: dict[str, int] = {}  # bytes per checksummed file; empty in indexes built before it was recorded
     built_at: str
     versions: dict[str, str]
+
+    @property
+    def documents(self) -> list[str]:
+        """The guide files indexed: `files` without the corpus catalogue (guides.toml)."""
+        return sorted(name for name in self.files if name != CATALOGUE)
 
 
 @dataclass
