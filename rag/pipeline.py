@@ -50,6 +50,7 @@ class QAPipeline:
         """Answer `question`; `history` holds the conversation's earlier turns, oldest first, and
         a follow-up is answered as the conversation means it (see rag.query.conversation)."""
         *_, result = self.steps(question, k, filters, history, live=False)
+        assert isinstance(result, AskResult), "steps() ends with the AskResult"
         return result
 
     def steps(
@@ -70,6 +71,7 @@ class QAPipeline:
 
     def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
         *_, answer = self.answer_steps(question, passages, live=False)
+        assert isinstance(answer, Answer), "answer_steps() ends with the Answer"
         return answer
 
     def answer_steps(self, question: str, passages: list[ScoredChunk], live: bool = True) -> Iterator[str | Answer]:

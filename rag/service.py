@@ -13,7 +13,8 @@ from rag.answer.extractive.model import load_model
 from rag.answer.generation import Generator
 from rag.answer.neighbours import NearTerms
 from rag.core.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
-from rag.encoders.batching import BatchingEncoder, BatchObserver, QueryEncoder
+from rag.core.types import QueryEncoder
+from rag.encoders.batching import BatchingEncoder, BatchObserver
 from rag.encoders.embedding import Embedder, PassageEncoder, torch_threads
 from rag.encoders.onnx import OnnxQueryEncoder
 from rag.index.build import BuildReport, Progress, build_index, build_lock
@@ -143,12 +144,12 @@ class QAService:
     def retriever(self, mode: RetrievalMode | None = None) -> HybridRetriever:
         if mode is None or mode == self.settings.retrieval_mode:
             return self.engine.retriever
-        return self.settings.retriever(self.engine.index, self.query_encoder, mode)  # type: ignore[arg-type]
+        return self.settings.retriever(self.engine.index, self.query_encoder, mode)
 
     def _load(self, folder: Path | None = None) -> Engine:
         index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
         self._check_query_encoder(index)
-        retriever = self.settings.retriever(index, self.query_encoder)  # type: ignore[arg-type]
+        retriever = self.settings.retriever(index, self.query_encoder)
         pipeline = QAPipeline(
             retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
             NearTerms(self.query_encoder),  # type: ignore[arg-type]

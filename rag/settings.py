@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.encoders.batching import QueryEncoder
+from rag.core.types import QueryEncoder
 from rag.encoders.embedding import Embedder, EmbedDtype, PassageTemplate
 from rag.index.bm25 import BM25Settings
 from rag.index.store import Index, IndexSettings

@@ -17,7 +17,7 @@ Three checks, each cheap and explainable:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -42,7 +42,7 @@ def gives_figure(question: str, passages: list[ScoredChunk]) -> bool:
     return any(has_quantity(text) and asked & set(words) for text, words in zip(sentences, terms(sentences)))
 
 
-def unknown_terms(question: str, mentions: Mentions, passages: list[ScoredChunk] = ()) -> list[str]:
+def unknown_terms(question: str, mentions: Mentions, passages: Sequence[ScoredChunk] = ()) -> list[str]:
     """The question's names and answer type that the guides never mention. A name written with
     symbols ("c++") is looked for literally in the passages, since the vocabulary drops them."""
     kind = answer_type(question)

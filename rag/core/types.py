@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -152,3 +155,9 @@ class Answer:
             "generator": self.generator,
             "notice": self.notice,
         }
+
+
+class QueryEncoder(Protocol):
+    """What retrieval needs of an encoder: the model itself, its int8 twin, or the batching worker."""
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray: ...

@@ -27,17 +27,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from rag.core.errors import OverloadedError
+from rag.core.types import QueryEncoder
 
 log = logging.getLogger(__name__)
-
-
-class QueryEncoder(Protocol):
-    def encode_queries(self, queries: list[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -63,7 +59,7 @@ class BatchingEncoder:
         max_queue: int = 64,
         retry_after_s: int = 1,
         on_batch: BatchObserver | None = None,
-        on_start: Callable[[], None] | None = None,
+        on_start: Callable[[], object] | None = None,
     ) -> None:
         """`on_start` runs first on the worker thread (to set up the encoder's threading)."""
         self.encoder = encoder

@@ -44,7 +44,7 @@ RESTARTS = 2
 class EncoderWorker:
     """A Ray actor: one model per worker process, one torch thread per worker CPU."""
 
-    def __init__(self, batch_size: int, embed_dtype: str) -> None:
+    def __init__(self, batch_size: int, embed_dtype: EmbedDtype) -> None:
         from rag.encoders.embedding import Embedder, torch_threads
 
         torch_threads(1)

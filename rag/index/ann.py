@@ -46,15 +46,15 @@ def make_index(vectors: np.ndarray) -> faiss.Index:
         index.add(vectors)
         return index
     nlist = ivf_lists(len(vectors))
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.niter = IVF_TRAINING_ITERATIONS
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.cp.niter = IVF_TRAINING_ITERATIONS
     rng = np.random.default_rng(0)
     sample = vectors[np.sort(rng.choice(len(vectors), size=min(len(vectors), IVF_TRAINING_PER_LIST * nlist), replace=False))]
     with _all_cores():
-        index.train(sample)
-        index.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
-    index.nprobe = IVF_NPROBE
-    return index
+        ivf.train(sample)
+        ivf.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
+    ivf.nprobe = IVF_NPROBE
+    return ivf
 
 
 def updated_index(old: faiss.Index, new_rows: np.ndarray, added_rows: np.ndarray, vectors: np.ndarray) -> faiss.Index:
@@ -109,7 +109,9 @@ def _copy_entries(source: faiss.IndexIVF, target: faiss.IndexIVF, new_rows: np.n
     """Copy each list's entries whose old row survives, under its new row number.
 
     `source` may be memory-mapped and read-only: it is only read."""
-    lists, code_size = source.invlists, source.invlists.code_size
+    lists, into = source.invlists, target.invlists
+    assert lists is not None and into is not None, "IVF indexes always have inverted lists"
+    code_size = lists.code_size
     for list_no in range(source.nlist):
         size = lists.list_size(list_no)
         if not size:
@@ -118,7 +120,7 @@ def _copy_entries(source: faiss.IndexIVF, target: faiss.IndexIVF, new_rows: np.n
         keep = ids >= 0
         codes = faiss.rev_swig_ptr(lists.get_codes(list_no), size * code_size).reshape(size, code_size)[keep]
         ids = np.ascontiguousarray(ids[keep], dtype=np.int64)
-        target.invlists.add_entries(list_no, len(ids), faiss.swig_ptr(ids), faiss.swig_ptr(np.ascontiguousarray(codes)))
+        into.add_entries(list_no, len(ids), faiss.swig_ptr(ids), faiss.swig_ptr(np.ascontiguousarray(codes)))
         target.ntotal += len(ids)
 
 

@@ -150,9 +150,9 @@ def write_documents(
     previous = _previous_index(index_dir, old, settings) if old else None
     cache = previous.vectors_by_key() if previous else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-    fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else []
-    fresh = dict(zip((keys[i] for i in missing), fresh))
-    vectors = np.stack([cache.get(k, fresh.get(k)) for k in keys]).astype(np.float32)
+    encoded = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else np.empty((0, 0), np.float32)
+    fresh = dict(zip((keys[i] for i in missing), encoded))
+    vectors = np.stack([cache[k] if k in cache else fresh[k] for k in keys]).astype(np.float32)
     hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
     catalogue = {name: digest for name, digest in (files or {}).items() if name == CATALOGUE}

@@ -91,7 +91,7 @@ def pdf_text(data: bytes, fallback_title: str) -> str:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnreadableDocument("encrypted PDF (needs a password)")
-        title = _squash(str((reader.metadata or {}).get("/Title") or ""))
+        title = _squash(str(reader.metadata.get("/Title") or "") if reader.metadata else "")
         pages = [_squash_lines(page.extract_text() or "") for page in reader.pages]
     except UnreadableDocument:
         raise

@@ -10,8 +10,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from rag.core.types import Chunk, ScoredChunk
-from rag.encoders.embedding import Embedder
+from rag.core.types import Chunk, QueryEncoder, ScoredChunk
 from rag.index.store import Index
 from rag.query.editions import preferred_edition, without_edition_references
 
@@ -71,7 +70,7 @@ class HybridRetriever:
     def __init__(
         self,
         index: Index,
-        embedder: Embedder,
+        embedder: QueryEncoder,
         mode: RetrievalMode = "hybrid",
         fusion: FusionMethod = "weighted",
         dense_weight: float = 0.5,
@@ -92,7 +91,7 @@ class HybridRetriever:
         """The k best passages for `query`, best first, without near-duplicates. When the query
         names one guide edition ("the 2024 guide"), that edition's passages come first."""
         topic = without_edition_references(query)
-        ranked = (r for r in self.rank(topic, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
+        ranked: Iterable[ScoredChunk] = (r for r in self.rank(topic, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
         edition = preferred_edition(query, self.index.editions)
         if edition is not None:
             ranked = _edition_first(ranked, edition)
