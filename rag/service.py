@@ -174,5 +174,5 @@ class QAService:
 
         s = self.settings
         return LLMGenerator(s.llm_base_url, s.llm_model, s.llm_api_key.get_secret_value(), s.llm_timeout,
-                            s.llm_context_tokens, fallback=extractive)
+                            s.llm_context_tokens, fallback=extractive, topic=index.outline.topic())
 

@@ -10,7 +10,7 @@ AVAILABLE = frozenset({"2024", "2026"})
 
 @pytest.mark.parametrize(("question", "edition"), [
     ("Which probability distributions does the 2026 guide say I should know?", "2026"),
-    ("What should my toolkit include, per the 2024 checklist?", "2024"),
+    ("What should my toolkit include, per the 2024 handbook?", "2024"),
     ("What does the guide for 2024 say about SQL?", "2024"),
     ("What does the 2024 ML guide say about SQL?", "2024"),
     ("What does the latest guide say about RAG?", "2026"),

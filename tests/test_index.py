@@ -75,3 +75,15 @@ def test_large_files_have_their_size_checked_at_load_and_their_checksum_by_verif
     (index_copy / VECTORS).write_bytes(bytes(data[:-4]))  # a torn file is caught by its size alone
     with pytest.raises(IndexIncompatibleError, match=f"{VECTORS} is missing or damaged"):
         load_index(index_copy, _settings(embedder))
+
+
+def test_outline_topic_names_each_guide_with_its_edition():
+    from rag.core.types import Unit
+    from rag.index.outline import GuideOutline, Outline
+
+    unit = (Unit("Intro", 0, 5, "Hello", None, 0, None),)
+    guides = [GuideOutline("b.md", "Skills Guide", "skills", "2026", unit),
+              GuideOutline("a.md", "Skills Guide 2024", "skills", "2024", unit),
+              GuideOutline("c.md", "Remote Work Handbook", "remote", None, unit)]
+    assert Outline(guides, []).topic() == "Remote Work Handbook; Skills Guide 2024; Skills Guide (2026 edition)"
+    assert Outline([], []).topic() == "the guides in this index"

@@ -200,6 +200,14 @@ def test_request_carries_model_settings_key_and_numbered_prompt(llm: FakeLLMServ
     assert QUESTION in user["content"]
 
 
+def test_prompt_names_the_indexed_guides_not_a_fixed_topic(llm: FakeLLMServer):
+    llm.script.reply = "One page [1]."
+    ask(llm.base_url, topic="Remote Work Handbook (2026 edition)")
+    system = llm.requests[0].body["messages"][0]["content"]
+    assert "these guides: Remote Work Handbook (2026 edition)." in system
+    assert "machine-learning" not in system
+
+
 def test_no_authorization_header_without_key(llm: FakeLLMServer):
     llm.script.reply = "One page [1]."
     ask(llm.base_url)

@@ -86,9 +86,14 @@ def count_tokens(text: str, encoding: str = TOKEN_ENCODING) -> int:
 
 # "Term: description" — a list item's label, at most a short phrase before the colon.
 _LABEL = re.compile(r"^([A-Z0-9][^:.!?]{0,60}?)\s*(?:\([^)]*\))?:\s+(?=\S)")
-#: Labels that introduce a remark about the list, not an item of it.
-REMARK_LABELS = frozenset({"tip", "practical tip", "pro tip", "note", "example", "for example", "real-world example",
-                           "scenario", "warning", "important"})
+#: Head nouns of labels that introduce a remark about the list, not an item of it: "Tip:",
+#: "Practical tip:", "Real-world example:", "For example:", "Important:".
+REMARK_HEADS = frozenset({"tip", "note", "example", "scenario", "warning", "important", "caution", "reminder"})
+
+
+def _is_remark(label: str) -> bool:
+    words = label.lower().split()
+    return bool(words) and words[-1] in REMARK_HEADS
 
 
 def label_and_body(sentence: str) -> tuple[str | None, str]:
@@ -101,7 +106,7 @@ def item_label(sentence: str) -> str | None:
     """The term of a "Term: description" list item ("Docker and Kubernetes: Containerizing …" →
     "Docker and Kubernetes"); None for prose and for remarks ("Tip: …")."""
     match = _LABEL.match(sentence)
-    if match is None or match.group(1).strip().lower() in REMARK_LABELS:
+    if match is None or _is_remark(match.group(1)):
         return None
     return match.group(1).strip()
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from rag.core.types import Chunk, Document, Unit
 
 OUTLINE = "outline.jsonl"
+#: Titles named in a description of the index before the rest are counted.
+TOPIC_TITLES = 6
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,16 @@ class Outline:
             for r in rows
         ]
         return cls(guides, chunks)
+
+    def topic(self) -> str:
+        """What the index holds, for prompts and descriptions: the guides' titles, with their
+        editions ("Remote Work Handbook (2026 edition); …"), or a neutral phrase for an empty index."""
+        titles = [f"{g.title} ({g.edition} edition)" if g.edition and g.edition not in g.title else g.title
+                  for g in sorted(self.guides.values(), key=lambda g: (g.series, g.edition or "", g.doc))]
+        if not titles:
+            return "the guides in this index"
+        shown = "; ".join(titles[:TOPIC_TITLES])
+        return shown if len(titles) <= TOPIC_TITLES else f"{shown}; and {len(titles) - TOPIC_TITLES} more guides"
 
     def unit_at(self, doc: str, start: int) -> Unit | None:
         """The unit that starts at or covers raw offset `start` of `doc`."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 
 _YEAR = r"((?:19|20)\d\d)"
-_EDITION_WORD = r"(?:guide|edition|article|version|checklist|list|one)"
+# Words that name a document, for any kind of guide; "one" as in "the 2024 one".
+_EDITION_WORD = r"(?:guide|edition|article|version|handbook|document|one)"
 _NAMED = re.compile(
     rf"\b{_YEAR}(?:'s)?\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\b|\b{_EDITION_WORD}\s+(?:for|of|from)\s+{_YEAR}\b",
     re.IGNORECASE,
@@ -25,14 +26,14 @@ _RELATIVE = re.compile(rf"\b({'|'.join(_AGE)})\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\
 _REFERENCE = re.compile(
     rf"\b(?:(?:the|each|both|either|two|all|per)\s+)*"
     rf"(?:(?:{_YEAR[1:-1]}|{'|'.join(_AGE)})(?:'s)?\s+(?:(?:and|or|to|vs\.?|versus)\s+(?:the\s+)?{_YEAR[1:-1]}\s+)?)?"
-    rf"(?:guides?|editions?|articles?|versions?|checklists?)\b"
+    rf"(?:guides?|editions?|articles?|versions?|handbooks?|documents?)\b"
     rf"|\b(?:the\s+)?(?:{_YEAR[1:-1]}|{'|'.join(_AGE)})\s+one\b",
     re.IGNORECASE,
 )
 # "both guides", "each edition", "the guides": several editions. Not a bare "versions" or "each"
 # ("my library versions", "each feature").
 _SEVERAL = re.compile(
-    r"\b(?:both|each|either|all|two)\s+(?:of\s+the\s+)?(?:guides?|editions?|articles?|versions?)\b|\b(?:guides|editions)\b",
+    r"\b(?:both|each|either|all|two)\s+(?:of\s+the\s+)?(?:guides?|editions?|articles?|versions?|handbooks?)\b|\b(?:guides|editions|handbooks)\b",
     re.IGNORECASE,
 )
 

@@ -32,7 +32,7 @@ from rag.core.types import Answer, Citation, ScoredChunk
 log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
-    "You answer questions about machine-learning career guides using ONLY the numbered passages "
+    "You answer questions about these guides: {topic}. Use ONLY the numbered passages "
     "in the user's message, never your own knowledge. Your first sentence answers the question "
     "directly. Be short and say only what was asked: one or two sentences when the question asks "
     "for one thing; when it asks for several things (tools, skills, steps), the items, one per "
@@ -43,7 +43,7 @@ SYSTEM_PROMPT = (
     "appear in the message, and only a passage that says what the sentence says. When the passages "
     "come from different editions of the guide (e.g. the 2024 and the 2026 guide), say which edition "
     "(year) says what. If the passages do not answer the question, reply with exactly this sentence "
-    f"and nothing else: {NOT_COVERED}"
+    "and nothing else: " + NOT_COVERED.replace("{", "{{").replace("}", "}}")
 )
 
 
@@ -61,7 +61,9 @@ class LLMGenerator:
         context_tokens: int = 3000,
         *,
         fallback: Generator,
+        topic: str = "the guides in this index",
     ) -> None:
+        self.topic = topic
         self.base_url = base_url
         self.model = model
         self.fallback = fallback
@@ -76,7 +78,7 @@ class LLMGenerator:
             return _abstain()
         sent = budget_passages(passages, self.context_tokens)
         try:
-            reply = self._complete(build_messages(question, sent))
+            reply = self._complete(build_messages(question, sent, self.topic))
         except GeneratorError as exc:
             return self._fall_back(question, passages, exc)
         return parse_reply(reply, passages[: len(sent)])
@@ -95,7 +97,7 @@ class LLMGenerator:
         texts = [p.chunk.text for p in passages[: len(sent)]]
         reply, shown, complete = "", "", 0
         try:
-            for delta in self._complete_stream(build_messages(question, sent)):
+            for delta in self._complete_stream(build_messages(question, sent, self.topic)):
                 reply += delta
                 if (now := len(sentences(reply)) - 1) > complete:  # a sentence is complete once the next begins
                     complete = now
@@ -232,9 +234,10 @@ def render_passage(n: int, passage: ScoredChunk, text: str | None = None) -> str
     return f"[{n}] ({source}) {body}" if source else f"[{n}] {body}"
 
 
-def build_messages(question: str, rendered: list[str]) -> list[dict[str, str]]:
+def build_messages(question: str, rendered: list[str], topic: str) -> list[dict[str, str]]:
+    """The chat messages for one question: the instructions, naming what the index holds, then the passages."""
     user = "Passages:\n\n" + "\n\n".join(rendered) + f"\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": SYSTEM_PROMPT.format(topic=topic)}, {"role": "user", "content": user}]
 
 
 def parse_reply(reply: str, sent: list[ScoredChunk]) -> Answer:
