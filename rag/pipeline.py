@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from rag.answer.abstention import AbstentionModel
 from rag.answer.answerability import Mentions, NearTerms, abstain_reason
 from rag.answer.generation import NOT_COVERED, Generator
 from rag.answer.streaming import Found, sentence_deltas, split_answer, stream_answer
@@ -37,7 +38,9 @@ class QAPipeline:
         abstain_threshold: float,
         mentions: Mentions | None = None,
         near: NearTerms | None = None,
+        abstention: AbstentionModel | None = None,
     ) -> None:
+        self.abstention = abstention
         self.retriever = retriever
         self.generator = generator
         self.abstain_threshold = abstain_threshold
@@ -77,6 +80,8 @@ class QAPipeline:
     def answer_steps(self, question: str, passages: list[ScoredChunk], live: bool = True) -> Iterator[str | Answer]:
         """The answer's text in deltas, then the Answer, or an abstention's."""
         reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
+        if reason is None and self.abstention is not None:
+            reason = self.abstention.reason(question, passages)
         if reason is None:
             answer = yield from split_answer(stream_answer(self.generator, question, passages, live))
             if answer.answer or not answer.abstained:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from rag.answer.abstention import load_abstention
 from rag.answer.extractive.generator import ExtractiveGenerator
 from rag.answer.extractive.model import load_model
 from rag.answer.generation import Generator
@@ -152,7 +153,7 @@ class QAService:
         retriever = self.settings.retriever(index, self.query_encoder)
         pipeline = QAPipeline(
             retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
-            NearTerms(self.query_encoder),  # type: ignore[arg-type]
+            NearTerms(self.query_encoder), load_abstention(index.folder),  # type: ignore[arg-type]
         )
         return Engine(index, retriever, pipeline)
 

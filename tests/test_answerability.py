@@ -1,5 +1,7 @@
 """The answerability checks: evidence strength and the expected answer type."""
 
+import re
+
 import pytest
 
 from rag.answer.answerability import (
@@ -187,3 +189,47 @@ def test_a_question_without_a_word_the_guides_use_is_content_free(question):
 def test_a_question_with_a_word_the_guides_use_has_content(question):
     assert not content_free(question, _mentions)
 
+
+
+# ---------------------------------------------------------------------------
+# The fitted decline: detail questions about a thing the passages only name
+# ---------------------------------------------------------------------------
+
+def _passage(text: str, dense: float = 0.5):
+    from rag.core.types import Chunk, ScoredChunk
+
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[^.]+\.", text)]
+    sentences = tuple((a + len(text[a:b]) - len(text[a:b].lstrip()), b, a, b) for a, b in spans)
+    return ScoredChunk(Chunk("g:1", "g.txt", "Tools", text, 0, len(text), sentences=sentences), 1.0, dense=dense)
+
+
+def test_aspect_gap_lists_what_no_sentence_naming_the_thing_says():
+    from rag.answer.answerability import aspect_gap
+
+    passages = [_passage("Weaviate and Pinecone store vectors. Hybrid search mixes keywords and vectors.")]
+    gap = aspect_gap("How does Weaviate's hybrid search work?", passages)
+    assert gap.named == ("Weaviate's",)
+    assert set(gap.missing) == {"hybrid", "search", "work"}
+    covered = aspect_gap("Which vector stores does the guide name besides Weaviate?", passages)
+    assert "vector" not in covered.missing and covered.coverage > gap.coverage
+
+
+def test_fitted_decline_names_the_thing_and_the_missing_detail():
+    import numpy as np
+
+    from rag.answer.abstention import AbstentionModel
+
+    model = AbstentionModel(np.array([-2.5, 0.0, 2.5]), 0.0, threshold=0.6)
+    passages = [_passage("PyTorch and TensorFlow are the main frameworks.", dense=0.4)]
+    reason = model.reason("Which version of PyTorch does the guide recommend?", passages)
+    assert reason is not None and reason.startswith("They name PyTorch") and '"version"' in reason
+    assert model.reason("Which frameworks does the guide name beside PyTorch?", passages) is None
+
+
+def test_shipped_decline_model_loads_and_keeps_a_strong_match():
+    from rag.answer.abstention import load_abstention
+
+    model = load_abstention()
+    assert model is not None and 0.0 < model.threshold < 1.0
+    passages = [_passage("Docker packages a model with its dependencies.", dense=0.8)]
+    assert model.reason("What does Docker package?", passages) is None

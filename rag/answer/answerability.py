@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bm25s.stopwords import STOPWORDS_EN
 
 from rag.core.text import has_quantity, terms
 from rag.core.types import ScoredChunk
-from rag.query.reading import ASKS_QUANTITY, SYMBOL_NAME, WORD, answer_type, asks_for_quantity, names
+from rag.query.reading import ASKS_QUANTITY, FRAME_WORDS, SYMBOL_NAME, WORD, answer_type, asks_for_quantity, names
 
 QUANTITY_PASSAGES = 3
 
@@ -130,6 +131,38 @@ def unmade_comparison(question: str, passages: list[ScoredChunk]) -> list[str]:
         if first in text and second in text and _COMPARISON_CUE.search(text):
             return []
     return options[:2]
+
+
+@dataclass(frozen=True)
+class AspectGap:
+    """What a question asks about a thing the passages name: the aspect words ("version",
+    "install" in "Which version of PyTorch should I install?") and those that no sentence
+    naming the thing contains. A detail the guides do not give leaves its words uncovered."""
+
+    named: tuple[str, ...]
+    aspect: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def coverage(self) -> float:
+        return 1.0 - len(self.missing) / len(self.aspect) if self.aspect else 1.0
+
+
+def aspect_gap(question: str, passages: Sequence[ScoredChunk]) -> AspectGap:
+    """The question's aspect words (content words, neither names nor frame words) and those missing
+    from the passages' sentences that name one of its names (from all the passages' sentences
+    when none names one)."""
+    asked = names(question)
+    name_stems = set(terms([" ".join(asked)])[0]) if asked else set()
+    words = [w for w in WORD.findall(question) if w.lower() not in FRAME_WORDS]
+    stems = terms(words) if words else []
+    aspect = {s[0]: w for w, s in zip(words, stems) if s and s[0] not in name_stems}
+    sentences = _sentences(list(passages))
+    lowered = [n.lower().removesuffix("'s").removesuffix("’s") for n in asked]
+    naming = [s for s in sentences if any(n and n in s.lower() for n in lowered)]
+    present = set(terms([" ".join(naming or sentences)])[0]) if sentences else set()
+    named = tuple(n for n in asked if any(n.lower().removesuffix("'s") in s.lower() for s in naming))
+    return AspectGap(named, tuple(aspect.values()), tuple(w for stem, w in aspect.items() if stem not in present))
 
 
 def _sentences(passages: list[ScoredChunk]) -> list[str]:

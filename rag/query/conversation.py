@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from rag.core.types import Turn
 from rag.query.editions import edition_references, spans_editions, without_edition_references
+from rag.query.reading import FRAME_WORDS
 
 # A pronoun that points back: as the subject right after the verb ("Which ones does it name?",
 # "Why does that matter?"), "ones" / "which one" / "the second one" / "Amazon's one", or as the
@@ -44,12 +45,6 @@ _POINTS_BACK = re.compile(
 _ELLIPSIS = re.compile(r"^\s*(?:and|or|but|also|what\s+about|how\s+about|same\s+for|then)\b", re.IGNORECASE)
 # A question of this many words or fewer (edition references aside) cannot stand alone.
 SHORT_QUESTION_WORDS = 2
-# Words that frame a question rather than say what it is about.
-_FRAME = frozenset(
-    "what which how why when where who does do did is are was were the a an say says said about mention mentions "
-    "describe describes list lists name names mean means by to in of on for guide should i you me tell according "
-    "give kinds kind it its they them their ones those these that this".split()
-)
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,7 @@ def topic_terms(question: str) -> str:
     say about causal inference?" → "causal inference"). The frame words matched the earlier question's
     own answer so well that a follow-up ("Which techniques does it list?") got that answer again."""
     words = re.findall(r"[\w.+#&/-]+", without_edition_references(question))
-    return " ".join(w for w in words if w.lower() not in _FRAME)
+    return " ".join(w for w in words if w.lower() not in FRAME_WORDS)
 
 
 def edition_phrase(question: str) -> str:

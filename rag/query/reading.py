@@ -16,6 +16,12 @@ ASKS_QUANTITY = re.compile(
     r"|what (?:score|percentage|percent|proportion|fraction|share|(?:[\w-]+ )?rate(?= (?:should|do|does|can)\b)))\b",
     re.IGNORECASE,
 )
+# Words that frame a question rather than say what it is about.
+FRAME_WORDS = frozenset(
+    "what which how why when where who does do did is are was were the a an say says said about mention mentions "
+    "describe describes list lists name names mean means by to in of on for guide should i you me tell according "
+    "give kinds kind it its they them their ones those these that this".split()
+)
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
 # "c++", "C#", "F#": written with symbols the index's tokenizer drops, so looked for literally.
 SYMBOL_NAME = re.compile(r"[A-Za-z]+(?:\+\+|#)")
