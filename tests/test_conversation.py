@@ -112,3 +112,24 @@ def test_followup_golden_set_is_grounded_and_has_a_first_question() -> None:
         for e in q.evidence:
             assert e.text in corpus[e.doc] and 40 <= len(e.text) <= 300, q.id
         assert all(k in evidence for k in q.answer_keywords), q.id
+
+
+@pytest.mark.parametrize(
+    ("earlier", "followup", "expected"),
+    [("Which experiment tracking tools does the 2026 guide mention?", "And for monitoring?",
+      "Which tools does the 2026 guide name for monitoring?"),
+     ("What does the 2024 guide say about quantization?", "And pruning?", "What does the 2024 guide say about pruning?"),
+     ("Which vector databases does the 2024 guide name?", "And which cloud AI suites?",
+      "which cloud AI suites does the 2024 guide name?")],
+)
+def test_an_ellipsis_with_a_new_topic_keeps_the_frame_and_swaps_the_topic(earlier: str, followup: str, expected: str) -> None:
+    asked = contextualise(followup, [Turn("user", earlier)])
+    assert asked.followup and asked.question == expected
+    assert "experiment" not in asked.question and "quantization" not in asked.question
+
+
+@pytest.mark.parametrize("followup", ["And the other methods in that list?", "What about it do I need to know?",
+                                      "And the 2026 guide?"])
+def test_an_ellipsis_that_points_back_keeps_the_earlier_topic(followup: str) -> None:
+    asked = contextualise(followup, [Turn("user", "What does the 2024 guide say about Grid Search?")])
+    assert "Grid Search" in asked.question

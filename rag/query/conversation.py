@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from rag.core.types import Turn
 from rag.query.editions import edition_references, spans_editions, without_edition_references
-from rag.query.reading import FRAME_WORDS
+from rag.query.reading import FRAME_WORDS, answer_type
 
 # A pronoun that points back: as the subject right after the verb ("Which ones does it name?",
 # "Why does that matter?"), "ones" / "which one" / "the second one" / "Amazon's one", or as the
@@ -72,10 +72,45 @@ def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
         return Contextualised(question, question, False)
     last = turns[-1]
     earlier = contextualise(history[last].content, history[:last]).question
+    switched = switched_topic(question, earlier)
+    if switched is not None:
+        return Contextualised(question, *switched)
     topic = topic_terms(earlier)
     edition = "" if edition_references(question) else edition_phrase(earlier)
     carried = topic + (f" ({edition})" if edition else "")
     return Contextualised(question, f"{topic} {question}" + (f" ({edition})" if edition else ""), True, carried)
+
+
+def switched_topic(question: str, earlier: str) -> tuple[str, bool, str] | None:
+    """An ellipsis that brings its own topic ("And for monitoring?", "What about pruning?") asks
+    the earlier question again about that topic, with the kind of thing the earlier question asked
+    for and its edition ("Which experiment tracking tools does the 2026 guide mention?" → "Which
+    tools does the 2026 guide name for monitoring?"), as (question, followup, carried). None when the follow-up points back (to a
+    thing, a section or a list), names an edition, or brings no topic of its own."""
+    if not _ELLIPSIS.match(question) or _POINTS_BACK.search(question) or _STRUCTURE_REFERENCE.search(question):
+        return None
+    rest = _ELLIPSIS.sub("", question, count=1).strip(" ,?.!")
+    if edition_references(question) or _PRONOUN.search(rest) or not topic_terms(rest):
+        return None
+    where = edition_phrase(earlier) or "the guides"
+    if rest.lower().startswith(("which ", "what ")):
+        return f"{rest} does {where} name?", True, where
+    wh = _WH.search(earlier)
+    kind = answer_type(earlier[wh.start():]) if wh else None
+    if kind:
+        return f"Which {kind} does {where} name {rest}?", True, f"{kind} ({where})"
+    asked = f"What does {where} say {rest}?" if _PREPOSITION.match(rest) else f"What does {where} say about {rest}?"
+    return asked, True, where
+
+
+_PRONOUN = re.compile(r"\b(?:it|its|they|them|their|that|those|these|this|there)\b", re.IGNORECASE)
+_WH = re.compile(r"\b(?:which|what)\b", re.IGNORECASE)
+_PREPOSITION = re.compile(r"(?:for|about|on|in|of|with|to|when)\b", re.IGNORECASE)
+# "that section", "the other methods in that list", "the item right after it": the earlier answer's place.
+_STRUCTURE_REFERENCE = re.compile(
+    r"\b(?:that|this|the\s+same|those|these)\s+(?:[\w-]+\s+)?(?:sections?|lists?|parts?|chapters?|items?)\b",
+    re.IGNORECASE,
+)
 
 
 def topic_terms(question: str) -> str:
