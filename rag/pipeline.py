@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.answer.abstention import AbstentionModel
 from rag.answer.answerability import Mentions, NearTerms, abstain_reason
@@ -67,7 +67,7 @@ class QAPipeline:
         asked, passages = retrieve_in_context(self.retriever, question, history, k, filters)
         retrieved = time.perf_counter()
         yield Found(passages, asked.carried)
-        answer = yield from split_answer(self.answer_steps(asked.question, passages, live))
+        answer = yield from split_answer(self.answer_steps(asked.question, passages, live, placed=bool(asked.place_of)))
         done = time.perf_counter()
         timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
         yield AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()}, asked.carried)
@@ -77,10 +77,13 @@ class QAPipeline:
         assert isinstance(answer, Answer), "answer_steps() ends with the Answer"
         return answer
 
-    def answer_steps(self, question: str, passages: list[ScoredChunk], live: bool = True) -> Iterator[str | Answer]:
-        """The answer's text in deltas, then the Answer, or an abstention's."""
-        reason = abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
-        if reason is None and self.abstention is not None:
+    def answer_steps(
+        self, question: str, passages: list[ScoredChunk], live: bool = True, placed: bool = False
+    ) -> Iterator[str | Answer]:
+        """The answer's text in deltas, then the Answer, or an abstention's. `placed` passages come from
+        the place an earlier answer named ("that section"): they are where to answer, whatever their scores."""
+        reason = None if placed else abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
+        if reason is None and self.abstention is not None and not placed:
             reason = self.abstention.reason(question, passages)
         if reason is None:
             answer = yield from split_answer(stream_answer(self.generator, question, passages, live))
@@ -97,6 +100,14 @@ def retrieve_in_context(
 ) -> tuple[Contextualised, list[ScoredChunk]]:
     """The question as the conversation means it, and the passages for it, best first."""
     asked = contextualise(question, history)
+    if asked.place_of:
+        found = retriever.retrieve(asked.place_of, k=1, filters=filters)
+        if found:
+            place = found[0].chunk
+            within = replace(filters or Filters(), sections=frozenset({(place.doc, place.section)}))
+            inside = retriever.retrieve(asked.question, k=k, filters=within)
+            if inside:
+                return asked, inside
     return asked, retriever.retrieve(asked.question, k=k, filters=filters)
 
 

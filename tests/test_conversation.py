@@ -43,7 +43,7 @@ def test_a_standalone_question_is_left_as_asked_whatever_the_history() -> None:
 def test_a_followup_gets_the_earlier_topic_and_edition() -> None:
     asked = contextualise("Which ones does it name?", VECTOR_DBS)
     assert asked.followup
-    assert asked.question == "vector databases Which ones does it name? (the 2024 guide)"
+    assert asked.question == "vector databases which ones does it name? (the 2024 guide)"
 
 
 def test_an_edition_named_in_the_followup_replaces_the_earlier_one() -> None:
@@ -128,8 +128,24 @@ def test_an_ellipsis_with_a_new_topic_keeps_the_frame_and_swaps_the_topic(earlie
     assert "experiment" not in asked.question and "quantization" not in asked.question
 
 
-@pytest.mark.parametrize("followup", ["And the other methods in that list?", "What about it do I need to know?",
-                                      "And the 2026 guide?"])
+@pytest.mark.parametrize("followup", ["What about it do I need to know?", "And the 2026 guide?"])
 def test_an_ellipsis_that_points_back_keeps_the_earlier_topic(followup: str) -> None:
     asked = contextualise(followup, [Turn("user", "What does the 2024 guide say about Grid Search?")])
     assert "Grid Search" in asked.question
+
+
+def test_a_question_about_the_earlier_answers_place_is_looked_up_there() -> None:
+    earlier = [Turn("user", "What does the 2026 guide say about calculus in its math section?")]
+    asked = contextualise("What else is in that section?", earlier)
+    assert is_followup("What else is in that section?") and asked.followup
+    assert asked.place_of == earlier[0].content
+    assert "calculus" not in asked.question and asked.question.endswith("(the 2026 guide)")
+
+
+def test_a_section_followup_is_answered_from_the_earlier_answers_section(service) -> None:
+    from rag.pipeline import retrieve_in_context
+
+    history = [Turn("user", "What does the 2026 guide say about calculus in its math section?")]
+    first = service.engine.retriever.retrieve(history[0].content, k=1)[0].chunk
+    asked, passages = retrieve_in_context(service.engine.retriever, "What else is in that section?", history, 5)
+    assert passages and {(p.chunk.doc, p.chunk.section) for p in passages} == {(first.doc, first.section)}

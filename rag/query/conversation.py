@@ -57,12 +57,16 @@ class Contextualised:
     # What a follow-up takes from the earlier question: its topic, and the edition in brackets
     # ("vector databases (the 2024 guide)"); empty when the question stands alone.
     carried: str = ""
+    # A follow-up about the earlier answer's place ("What else is in that section?"): the earlier
+    # question as the conversation meant it, whose best passage's section is that place.
+    place_of: str = ""
 
 
 def is_followup(question: str) -> bool:
     """True when the question points back, is an ellipsis, or is too short to stand alone."""
     words = re.findall(r"[A-Za-z0-9][\w.+#-]*", without_edition_references(question))
-    return bool(_POINTS_BACK.search(question) or _ELLIPSIS.match(question)) or len(words) <= SHORT_QUESTION_WORDS
+    points_back = _POINTS_BACK.search(question) or _ELLIPSIS.match(question) or _STRUCTURE_REFERENCE.search(question)
+    return bool(points_back) or len(words) <= SHORT_QUESTION_WORDS
 
 
 def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
@@ -78,7 +82,19 @@ def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
     topic = topic_terms(earlier)
     edition = "" if edition_references(question) else edition_phrase(earlier)
     carried = topic + (f" ({edition})" if edition else "")
-    return Contextualised(question, f"{topic} {question}" + (f" ({edition})" if edition else ""), True, carried)
+    place_of = earlier if _STRUCTURE_REFERENCE.search(question) else ""
+    # About a place, the question is looked up inside it (rag.pipeline): the earlier topic would only
+    # bring back the earlier answer.
+    joined = (question if place_of else f"{topic} {_mid_sentence(question)}") + (f" ({edition})" if edition else "")
+    return Contextualised(question, joined, True, carried, place_of)
+
+
+def _mid_sentence(question: str) -> str:
+    """The question as it reads after the carried topic: its first word lower-cased unless it is a
+    name, so that "And" or "Which" is not read as a name ("Grid Search and the other methods …")."""
+    first = question.split(maxsplit=1)[0] if question.strip() else ""
+    common = first.lower().strip(",.?!") in FRAME_WORDS or _ELLIPSIS.match(first)
+    return question[0].lower() + question[1:] if common else question
 
 
 def switched_topic(question: str, earlier: str) -> tuple[str, bool, str] | None:
@@ -108,7 +124,8 @@ _WH = re.compile(r"\b(?:which|what)\b", re.IGNORECASE)
 _PREPOSITION = re.compile(r"(?:for|about|on|in|of|with|to|when)\b", re.IGNORECASE)
 # "that section", "the other methods in that list", "the item right after it": the earlier answer's place.
 _STRUCTURE_REFERENCE = re.compile(
-    r"\b(?:that|this|the\s+same|those|these)\s+(?:[\w-]+\s+)?(?:sections?|lists?|parts?|chapters?|items?)\b",
+    r"\b(?:that|this|the\s+same|those|these)\s+(?:[\w-]+\s+)?(?:sections?|lists?|parts?|chapters?|items?)\b"
+    r"|\b(?:listed|named|mentioned)\s+there\b|\b(?:right\s+)?(?:after|before)\s+(?:it|that)\b",
     re.IGNORECASE,
 )
 

@@ -20,7 +20,7 @@ ASKS_QUANTITY = re.compile(
 FRAME_WORDS = frozenset(
     "what which how why when where who does do did is are was were the a an say says said about mention mentions "
     "describe describes list lists name names mean means by to in of on for guide should i you me tell according "
-    "give kinds kind it its they them their ones those these that this".split()
+    "give kinds kind it its they them their ones those these that this else".split()
 )
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
 # "c++", "C#", "F#": written with symbols the index's tokenizer drops, so looked for literally.
@@ -60,4 +60,4 @@ def names(question: str) -> list[str]:
 def answer_type(question: str) -> str | None:
     """The kind of thing a which/what question asks for: "books" in "Which books should I read?"."""
     match = _ANSWER_TYPE.search(question)
-    return match.group(1) if match else None
+    return match.group(1) if match and match.group(1).lower() not in FRAME_WORDS else None

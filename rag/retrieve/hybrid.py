@@ -25,10 +25,11 @@ MIN_CANDIDATES = 400
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict results to some guides (file names) or editions (years)."""
+    """Restrict results to some guides (file names), editions (years) or sections ((file, heading path))."""
 
     docs: frozenset[str] | None = None
     editions: frozenset[str] | None = None
+    sections: frozenset[tuple[str, str]] | None = None
 
     @classmethod
     def of(cls, docs: Iterable[str] | None = None, editions: Iterable[str] | None = None) -> Filters | None:
@@ -39,8 +40,10 @@ class Filters:
         return cls(docs=docs or None, editions=editions or None)
 
     def accepts(self, chunk: Chunk) -> bool:
-        return (self.docs is None or chunk.doc in self.docs) and (
-            self.editions is None or chunk.edition in self.editions
+        return (
+            (self.docs is None or chunk.doc in self.docs)
+            and (self.editions is None or chunk.edition in self.editions)
+            and (self.sections is None or (chunk.doc, chunk.section) in self.sections)
         )
 
 
