@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from cli.progress import embedding_progress
+from cli.tune import tune_app
 from rag.core.errors import RagError
 from rag.retrieve.hybrid import Filters
 from rag.service import QAService
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(tune_app, name="tune")
 # Eval tables are wide; rich would squeeze them to 80 columns when output is piped.
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap paths

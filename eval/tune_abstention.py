@@ -1,4 +1,4 @@
-"""Fit the decline model on labelled questions, cross-validated: `python -m eval.tune_abstention`.
+"""Fit the decline model on labelled questions, cross-validated: `rag tune abstention`.
 
 Every standalone question of the dev, train and seen sets on corpus/ (eval/sets.toml;
 holdouts are never read) is retrieved as the service would. The explainable rules of
@@ -84,19 +84,24 @@ def cross_validate(data: Labelled, folds: int = 5, seeds: int = 3) -> dict[str, 
     return {"rules": rates(data.by_rule), "rules + model": mean}
 
 
+def run(service: QAService, out: Path) -> dict:
+    """Collect, cross-validate, fit on everything, write `out`; the report."""
+    data = collect(service)
+    report = cross_validate(data)
+    model = fit(data)
+    out.write_text(json.dumps(model.to_json(), indent=2) + "\n", encoding="utf-8")
+    weights = dict(zip(FEATURES, np.round(model.weights, 3).tolist(), strict=True))
+    return {"questions": len(data.unanswerable), "unanswerable": int(data.unanswerable.sum()),
+            "cross_validation": report, "weights": weights, "threshold": round(model.threshold, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write abstention.json")
     args = parser.parse_args()
     service = QAService(Settings())
     service.ensure_index()
-    data = collect(service)
-    report = cross_validate(data)
-    model = fit(data)
-    args.out.write_text(json.dumps(model.to_json(), indent=2) + "\n", encoding="utf-8")
-    weights = dict(zip(FEATURES, np.round(model.weights, 3).tolist(), strict=True))
-    print(json.dumps({"questions": len(data.unanswerable), "unanswerable": int(data.unanswerable.sum()),
-                      "cross_validation": report, "weights": weights, "threshold": round(model.threshold, 3)}, indent=2))
+    print(json.dumps(run(service, args.out), indent=2))
 
 
 if __name__ == "__main__":
