@@ -120,12 +120,16 @@ _COUNTED = re.compile(
     re.IGNORECASE,
 )
 _NAME_BEFORE = re.compile(r"[A-Z][A-Za-z]*\s$")
+# How often, in words: "once a week", "twice a day", "every month" (not "daily" or "hourly", which
+# also name things: "daily standups", "hourly rates").
+_FREQUENCY = re.compile(r"\b(?:(?:once|twice)\s+(?:a|an|per|every)\s+\w+|every\s+(?:day|week|month|year|hour))\b", re.IGNORECASE)
 
 
 def has_quantity(text: str) -> bool:
     """A figure: a number that is not a year or part of a name ("GPT-4", "Claude 3.5", "Llama 3"),
-    or one that counts something ("Build 3 projects", "80% of"), in digits or words ("three")."""
-    if _COUNTED.search(text):
+    or one that counts something ("Build 3 projects", "80% of"), in digits or words ("three"), or how
+    often ("once a week", "every month")."""
+    if _COUNTED.search(text) or _FREQUENCY.search(text):
         return True
     return any(
         not _YEAR.fullmatch(m.group(0).rstrip(".,")) and not _NAME_BEFORE.search(text[max(0, m.start() - 20) : m.start()])

@@ -84,7 +84,7 @@ class ExtractiveGenerator:
     def _pick(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent,
               max_items: int = MAX_LIST_ITEMS) -> list[Candidate]:
         if intent.wants_list:
-            return pick_list(ranked, passages, self.model, self.outline, max_items)
+            return pick_list(ranked, passages, self.model, self.outline, max_items, intent.kind)
         return pick_fact(ranked, passages, self.model)
 
     def _by_edition(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent) -> list[list[Candidate]]:

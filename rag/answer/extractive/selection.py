@@ -21,7 +21,7 @@ from dataclasses import replace
 from rag.answer.extractive.comparison import named_terms
 from rag.answer.extractive.features import Candidate
 from rag.answer.extractive.model import SelectionModel
-from rag.core.text import item_label
+from rag.core.text import item_label, terms
 from rag.core.types import Quote, ScoredChunk, Unit
 from rag.index.outline import Outline
 
@@ -62,7 +62,7 @@ def pick_fact(ranked: list[Candidate], passages: list[ScoredChunk], model: Selec
 
 
 def pick_list(ranked: list[Candidate], passages: list[ScoredChunk], model: SelectionModel,
-              outline: Outline | None, max_items: int) -> list[Candidate]:
+              outline: Outline | None, max_items: int, kind: str | None = None) -> list[Candidate]:
     """The whole list that holds the best-rated item, in reading order, each item by its first
     sentence, when that item is rated near the best sentence and the list's retrieved items are
     rated likely evidence too; else as for one fact (a sentence that names the things itself,
@@ -75,12 +75,30 @@ def pick_list(ranked: list[Candidate], passages: list[ScoredChunk], model: Selec
         return pick_fact(ranked, passages, model)
     members = _list_members(anchor, ranked, passages, outline)
     rated = sorted(m.score for m in members if m in ranked)
-    if len(rated) < 2 or rated[len(rated) // 2] < model.threshold("list_support", 0.3):
+    introduced = kind is not None and outline is not None and _introduces(outline, anchor, kind)
+    if not introduced and (len(rated) < 2 or rated[len(rated) // 2] < model.threshold("list_support", 0.3)):
         return pick_fact(ranked, passages, model)  # the rest of the list is not what was asked
-    if len(members) > max_items:
-        keep = {id(c) for c in sorted(members, key=lambda c: -c.score)[:max_items]}
-        members = [c for c in members if id(c) in keep]
-    return members
+    return _best_rated(members, max_items)
+
+
+def _best_rated(members: list[Candidate], max_items: int) -> list[Candidate]:
+    """The members, in reading order; a list longer than `max_items` keeps its best-rated ones."""
+    if len(members) <= max_items:
+        return members
+    keep = {id(c) for c in sorted(members, key=lambda c: -c.score)[:max_items]}
+    return [c for c in members if id(c) in keep]
+
+
+def _introduces(outline: Outline, anchor: Candidate, kind: str) -> bool:
+    """The anchor's list is introduced by a lead-in naming the kind of thing asked for ("Which
+    cuts …?" / "The guide lists these cuts:"): the guide itself says the whole list answers."""
+    if anchor.unit is None:
+        return False
+    before = outline.block(anchor.doc, anchor.unit.block - 1)
+    lead = before[-1] if before else None
+    if lead is None or lead.item >= 0 or lead.section != anchor.unit.section or not lead.text.rstrip().endswith(":"):
+        return False
+    return bool(set(terms([kind])[0]) & set(terms([lead.text])[0]))
 
 
 def _names_things(c: Candidate) -> bool:
@@ -98,9 +116,15 @@ def _list_members(anchor: Candidate, ranked: list[Candidate], passages: list[Sco
     if outline is None or anchor.unit is None:
         same = [c for c in ranked if c.is_item and (c.doc, c.section) == (anchor.doc, anchor.section)]
         return _distinct(sorted(same, key=lambda c: c.quote.start))
+    return _items_of(outline.block(anchor.doc, anchor.unit.block), anchor, ranked, passages, outline)
+
+
+def _items_of(block: list[Unit], anchor: Candidate, ranked: list[Candidate], passages: list[ScoredChunk],
+              outline: Outline) -> list[Candidate]:
+    """Each item of a list block once, by its first sentence, in reading order (filler items left out)."""
     by_start = {(c.doc, c.quote.start): c for c in ranked}
     firsts: dict[int, Unit] = {}
-    for unit in outline.block(anchor.doc, anchor.unit.block):
+    for unit in block:
         if unit.item >= 0:
             firsts.setdefault(unit.item, unit)
     members = [by_start.get((anchor.doc, u.start)) or _outside(anchor, u, passages, outline)
