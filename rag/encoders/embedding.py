@@ -100,7 +100,9 @@ class Embedder:
     @cached_property
     def model(self):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # its "Loading weights 103/103" bar, on every command
         with self._lock:
             return SentenceTransformer(str(self.model_path), device="cpu")
 
