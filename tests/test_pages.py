@@ -121,3 +121,22 @@ def test_guide_page_refuses_a_guide_changed_since_the_index_was_built(
         response = c.get(f"/guides/{GUIDE_2026}")
         assert response.status_code == 409 and "rag index build" in response.json()["error"]
         assert c.get("/guides/000_66311b75d3a066c9.txt").status_code == 200
+
+
+# Each example question on the page, with its key terms: a cited passage (heading and text) must hold them.
+EXAMPLE_TERMS = {
+    "Which MLOps tools should I learn?": ["mlops", "tools"],
+    "What does the 2024 guide say about vector databases?": ["vector databases"],
+    "Which optimizers besides gradient descent should I know?": ["optimizers", "gradient descent"],
+}
+
+
+def test_the_examples_on_the_page_are_questions_the_tool_answers_well(service: QAService) -> None:
+    page = (WEB / "index.html").read_text(encoding="utf-8")
+    examples = [unescape(e) for e in re.findall(r'<button type="button" class="example">([^<]+)</button>', page)]
+    assert examples == list(EXAMPLE_TERMS)  # a new example gets its terms here
+    for question, terms in EXAMPLE_TERMS.items():
+        answer = service.engine.pipeline.ask(question).answer
+        assert not answer.abstained, question
+        cited = [f"{c.section} {c.text}".lower() for c in answer.citations]
+        assert any(all(term in text for term in terms) for text in cited), (question, answer.answer)
