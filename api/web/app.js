@@ -211,7 +211,10 @@ class Turn {
     this.passageEl.hidden = false;
     this.markCurrent(c.n);
     this.passageEl.focus({ preventScroll: true });
-    this.passageEl.scrollIntoView({ block: "nearest" });
+    // Scrolled to only when its top is out of sight (below the answer on a narrow screen): beside the
+    // answer it is already in view, and scrolling would move the answer being read.
+    const top = this.passageEl.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 96) this.passageEl.scrollIntoView({ block: "nearest" });
   }
 
   closePassage() {
