@@ -55,5 +55,7 @@ def embedding_progress(total: int, label: str = "embedding", stream: TextIO | No
         yield advance
     finally:
         seconds = time.monotonic() - started
-        out.write(("\r\x1b[2K" if live else "") + f"{label} {done}/{total} {UNIT} in {seconds:.1f} s\n")
+        rate = f", {done / seconds:.1f} {UNIT}/s" if done and seconds > 0 else ""
+        out.write(("\r\x1b[2K" if live else "") + f"{label} {done}/{total} {UNIT} (new chunks and their sentences) "
+                  f"in {seconds:.1f} s{rate}\n")
         out.flush()
