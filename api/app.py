@@ -68,8 +68,10 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         metrics.watch_queue(lambda: batcher.queue_depth)
         qa.warm_up()
         app.state.rebuild = RebuildState(metrics)
-        if qa.staleness().stale:
-            log.warning("%s: rebuilding in the background, serving the old index meanwhile", qa.staleness().message)
+        staleness = qa.staleness()
+        if staleness.stale:
+            log.warning("the index is older than the corpus (%s): rebuilding it in the background, serving the old "
+                        "one meanwhile", staleness.files)
             app.state.rebuild.start(qa, build_progress)
         yield
         qa.stop_inference_worker()
