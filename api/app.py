@@ -33,14 +33,17 @@ from api.pages import router as pages_router
 from api.schemas import (
     AskRequest,
     AskResponse,
+    GuideOut,
     HealthResponse,
     PassageOut,
     RebuildResponse,
     SearchRequest,
     SearchResponse,
+    StaleIndexOut,
 )
 from api.stream import router as stream_router
 from rag.core.errors import RagError
+from rag.index.build import Progress
 from rag.retrieve.hybrid import Filters
 from rag.service import QAService
 from rag.settings import Settings
@@ -48,7 +51,10 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, service: QAService | None = None,
+               build_progress: Progress | None = None) -> FastAPI:
+    """The app; at start it builds a missing index, and rebuilds a stale one in the background while the
+    old one serves (`build_progress` shows that build, e.g. the CLI's progress line)."""
     settings = settings or Settings()
     metrics = ServiceMetrics()
 
@@ -62,6 +68,11 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         metrics.watch_queue(lambda: batcher.queue_depth)
         qa.warm_up()
         app.state.rebuild = RebuildState(metrics)
+        staleness = qa.staleness()
+        if staleness.stale:
+            log.warning("the index is older than the corpus (%s): rebuilding it in the background, serving the old "
+                        "one meanwhile", staleness.files)
+            app.state.rebuild.start(qa, build_progress)
         yield
         qa.stop_inference_worker()
 
@@ -91,6 +102,14 @@ class RebuildState:
         self.last: dict | None = None
         self.metrics = metrics
 
+    def start(self, service: QAService, progress: Progress | None = None) -> bool:
+        """Rebuild in a background thread; False if one is running already."""
+        if self.running.is_set():
+            return False
+        self.running.set()
+        threading.Thread(target=_run_rebuild, args=(service, self, progress), daemon=True).start()
+        return True
+
     def finish(self, outcome: dict) -> None:
         self.last = outcome
         self.metrics.rebuilds.labels(outcome["status"]).inc()
@@ -101,7 +120,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     def ask(body: AskRequest, service: Service) -> AskResponse:
         check_length(body.question, settings)
         result = service.engine.pipeline.ask(body.question, k=body.k, filters=body.filters(), history=body.turns())
-        return AskResponse.of(result)
+        return AskResponse.of(result, service.staleness())
 
     @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query", responses=BODY_ERRORS)
     def search(body: SearchRequest, service: Service) -> SearchResponse:
@@ -115,7 +134,8 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/health", response_model=HealthResponse, summary="Liveness and the index's identity",
              responses=error_responses(503))
     async def health(request: Request, service: Service) -> HealthResponse:
-        manifest = service.engine.index.manifest
+        index = service.engine.index
+        manifest = index.manifest
         return HealthResponse(
             status="ok",
             model=manifest.settings.model,
@@ -128,6 +148,8 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             queue_depth=service.batcher.queue_depth if service.batcher else 0,
             rebuild_running=request.app.state.rebuild.running.is_set(),
             last_rebuild=request.app.state.rebuild.last,
+            stale_index=StaleIndexOut.of(service.staleness()),
+            guides=[GuideOut(doc=g.doc, title=g.title, edition=g.edition, series=g.series) for g in index.guides],
         )
 
     @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202,
@@ -135,18 +157,14 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     def rebuild(request: Request, service: Service, authorization: Annotated[str | None, Header()] = None) -> RebuildResponse:
         _authorize(settings, authorization)
         state: RebuildState = request.app.state.rebuild
-        if state.running.is_set():
-            return RebuildResponse(status="already running")
-        state.running.set()
-        threading.Thread(target=_run_rebuild, args=(service, state), daemon=True).start()
-        return RebuildResponse(status="started")
+        return RebuildResponse(status="started" if state.start(service) else "already running")
 
 
-def _run_rebuild(service: QAService, state: RebuildState) -> None:
+def _run_rebuild(service: QAService, state: RebuildState, progress: Progress | None = None) -> None:
     """Any failure, not only the ones we foresaw (an unreadable corpus file is a PermissionError), is
     reported as failed with its reason: /health must never show the previous success instead."""
     try:
-        report = service.rebuild()
+        report = service.rebuild(progress=progress)
         state.finish({"status": report.status, "chunk_count": report.chunk_count, "embedded": report.embedded,
                       "seconds": round(report.seconds, 2)})
     except Exception as e:

@@ -1,42 +1,41 @@
 """A guide as an HTML article, one passage marked: what "open the whole guide" shows.
 
-The article is built from the parsed guide (its sentences and bullet items under
-their headings, page clutter left out), so it reads like the guide; each
-sentence keeps its raw offsets, which is how a passage's `start`–`end` and its
-quoted sentences are found and marked. All guide text is escaped.
+The article is built from the index's own outline of the guide (rag.index.outline:
+its sentences and bullet items in reading order, with their sections, paragraphs
+and list items, page clutter left out), not from the corpus file: the text shown
+is the text the answers were taken from, and every sentence keeps the offsets the
+index gave it, which is how a passage's `start`–`end` and its quoted sentences are
+found and marked — for HTML and PDF guides too, whose offsets point into the text
+extracted at build time. All guide text is escaped.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from html import escape
 
-from rag.core.types import Document, Unit
+from rag.core.types import Unit
+from rag.index.outline import GuideOutline
 
 PASSAGE_ID = "passage"
-_BULLET = re.compile(r"(?:^|\n)[ \t]*[-*•][ \t]")
 
 
-def guide_article(document: Document, passage: tuple[int, int] | None, quotes: list[tuple[int, int]]) -> str:
+def guide_article(guide: GuideOutline, passage: tuple[int, int] | None, quotes: list[tuple[int, int]]) -> str:
     """The guide's headings and paragraphs; units inside `passage` are marked, the first
     of them carries id="passage", and units inside `quotes` are marked more strongly."""
-    return "\n".join(_blocks(document, passage, quotes))
+    return "\n".join(_blocks(guide.units, passage, quotes))
 
 
-def _blocks(document: Document, passage: tuple[int, int] | None, quotes: list[tuple[int, int]]) -> Iterator[str]:
+def _blocks(units: tuple[Unit, ...], passage: tuple[int, int] | None, quotes: list[tuple[int, int]]) -> Iterator[str]:
     path: list[str] = []
     paragraph: list[str] = []
-    item = False
     anchored = False
     previous: Unit | None = None
-    for unit in document.units:
+    for unit in units:
         new_path = unit.section.split(" > ")
-        gap = document.raw[previous.end : unit.start] if previous else ""
-        if new_path != path or "\n" in gap or _BULLET.search(gap):
-            yield from _paragraph(paragraph, item)
+        if previous is None or new_path != path or (unit.block, unit.item) != (previous.block, previous.item):
+            yield from _paragraph(paragraph, previous)
             paragraph = []
-            item = bool(_BULLET.search(gap))
         if new_path != path:
             yield from _headings(path, new_path)
             path = new_path
@@ -48,7 +47,7 @@ def _blocks(document: Document, passage: tuple[int, int] | None, quotes: list[tu
             anchored = True
         paragraph.append(text)
         previous = unit
-    yield from _paragraph(paragraph, item)
+    yield from _paragraph(paragraph, previous)
 
 
 def _headings(old: list[str], new: list[str]) -> Iterator[str]:
@@ -61,9 +60,9 @@ def _headings(old: list[str], new: list[str]) -> Iterator[str]:
         yield f"<h{level}>{escape(new[depth])}</h{level}>"
 
 
-def _paragraph(sentences: list[str], item: bool) -> Iterator[str]:
-    if sentences:
-        opening = '<p class="item">' if item else "<p>"
+def _paragraph(sentences: list[str], unit: Unit | None) -> Iterator[str]:
+    if sentences and unit is not None:
+        opening = '<p class="item">' if unit.item >= 0 else "<p>"
         yield opening + " ".join(sentences) + "</p>"
 
 

@@ -17,8 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import Service
 from api.guide_view import PASSAGE_ID, guide_article
-from rag.core.types import Document
-from rag.ingest.corpus import file_sha256, parse_document
+from rag.index.outline import GuideOutline
 from rag.service import QAService
 
 WEB = Path(__file__).parent / "web"
@@ -54,33 +53,24 @@ def guide_page(
     end: Annotated[int | None, Query(ge=0)] = None,
     q: Annotated[list[Span], Query(description="quoted sentences to mark, as start-end")] = [],  # noqa: B006
 ) -> HTMLResponse:
-    """A guide of the index, with the passage `start`–`end` marked and scrolled to."""
-    document = _indexed_guide(service, doc)
+    """A guide of the index, as the index holds it, with the passage `start`–`end` marked and scrolled to."""
+    guide = _indexed_guide(service, doc)
     passage = (start, end) if start is not None and end is not None and start < end else None
     quotes = [(int(a), int(b)) for a, b in (span.split("-") for span in q)]
-    article = guide_article(document, passage, quotes)
+    article = guide_article(guide, passage, quotes)
     jump = f'<a class="jump" href="#{PASSAGE_ID}">Back to the cited passage</a>' if passage else ""
-    html = _template().substitute(title=escape(document.title), edition=escape(document.edition or "undated"),
-                                  doc=escape(document.doc), article=article, jump=jump)
+    html = _template().substitute(title=escape(guide.title), edition=escape(guide.edition or "undated"),
+                                  doc=escape(guide.doc), article=article, jump=jump)
     return HTMLResponse(html, headers=HEADERS)
 
 
-def _indexed_guide(service: QAService, doc: str) -> Document:
-    """The guide `doc` as the index read it; 404 for a name the index does not hold (so no
-    path reaches outside the corpus), 409 when the file changed since the index was built."""
-    files = service.engine.index.manifest.files
-    if doc not in files:
+def _indexed_guide(service: QAService, doc: str) -> GuideOutline:
+    """The guide `doc` as the index holds it; 404 for a name the index does not hold (so no
+    path reaches outside the index)."""
+    guide = service.engine.index.outline.guides.get(doc)
+    if guide is None:
         raise HTTPException(404, f"no guide named {doc!r} in the index")
-    path = service.settings.corpus_dir / doc
-    if not path.is_file() or file_sha256(path) != files[doc]:
-        raise HTTPException(409, f"{doc} changed since the index was built; run 'rag index build'")
-    return _parsed(doc, files[doc], path)
-
-
-@lru_cache(maxsize=16)
-def _parsed(doc: str, sha256: str, path: Path) -> Document:
-    # Decoded as the index builder does (no newline translation), so raw offsets line up.
-    return parse_document(doc, path.read_bytes().decode("utf-8"), sha256)
+    return guide
 
 
 @lru_cache(maxsize=1)

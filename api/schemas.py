@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from rag.core.types import ScoredChunk, Turn
+from rag.index.freshness import Staleness
 from rag.pipeline import AskResult
 from rag.query.cleaning import lone_surrogate, strip_control
 from rag.retrieve.hybrid import Filters
@@ -136,6 +137,22 @@ class CitationOut(PassageOut):
     quotes: list[QuoteOut] = []
 
 
+class StaleIndexOut(BaseModel):
+    """The corpus files that differ from what the index was built from: the index is older than the corpus."""
+
+    message: str
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+    @classmethod
+    def of(cls, staleness: Staleness) -> StaleIndexOut | None:
+        return cls.model_validate(staleness.to_json()) if staleness.stale else None
+
+
+_STALE = "Set when the index is older than the corpus (files changed, added or removed since it was built); null when current"
+
+
 class AskResponse(BaseModel):
     answer: str
     abstained: bool
@@ -147,9 +164,10 @@ class AskResponse(BaseModel):
         default=None, description="For a follow-up: what it was read with from the earlier questions, its topic "
                                   "and edition (\"vector databases (the 2024 guide)\"); null when it stands alone")
     timings: dict[str, float]
+    stale_index: StaleIndexOut | None = Field(default=None, description=_STALE)
 
     @classmethod
-    def of(cls, result: AskResult) -> AskResponse:
+    def of(cls, result: AskResult, staleness: Staleness | None = None) -> AskResponse:
         answer = result.answer
         return cls(
             answer=answer.answer,
@@ -160,12 +178,20 @@ class AskResponse(BaseModel):
             notice=answer.notice,
             read_in_context=result.carried or None,
             timings=result.timings,
+            stale_index=StaleIndexOut.of(staleness) if staleness else None,
         )
 
 
 class SearchResponse(BaseModel):
     results: list[PassageOut]
     timings: dict[str, float]
+
+
+class GuideOut(BaseModel):
+    doc: str
+    title: str
+    edition: str | None = None
+    series: str = ""
 
 
 class HealthResponse(BaseModel):
@@ -180,6 +206,8 @@ class HealthResponse(BaseModel):
     queue_depth: int = Field(description="Questions waiting for the query encoder now")
     rebuild_running: bool
     last_rebuild: dict | None = None
+    stale_index: StaleIndexOut | None = Field(default=None, description=_STALE)
+    guides: list[GuideOut] = Field(default=[], description="The guides the index holds: file, title, edition")
 
 
 class RebuildResponse(BaseModel):

@@ -24,6 +24,7 @@ from api.errors import BODY_ERRORS
 from api.schemas import AskRequest, AskResponse, PassageOut
 from rag.answer.streaming import Found
 from rag.core.errors import RagError
+from rag.index.freshness import Staleness
 from rag.pipeline import AskResult
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,12 @@ async def ask_stream(body: AskRequest, request: Request, service: Service) -> Ev
     check_length(body.question, service.settings)
     steps = service.engine.pipeline.steps(body.question, k=body.k, filters=body.filters(), history=body.turns())
     first = await run_in_threadpool(next, steps)
-    return EventSourceResponse(_events(first, steps, request), send_timeout=SEND_TIMEOUT)
+    staleness = await run_in_threadpool(service.staleness)
+    return EventSourceResponse(_events(first, steps, request, staleness), send_timeout=SEND_TIMEOUT)
 
 
-async def _events(first: Step, steps: Iterator[Step], request: Request) -> AsyncIterator[ServerSentEvent]:
+async def _events(first: Step, steps: Iterator[Step], request: Request,
+                  staleness: Staleness) -> AsyncIterator[ServerSentEvent]:
     step = first
     try:
         while not isinstance(step, AskResult):
@@ -58,7 +61,7 @@ async def _events(first: Step, steps: Iterator[Step], request: Request) -> Async
             if await request.is_disconnected():
                 return
             step = await run_in_threadpool(next, steps)
-        yield ServerSentEvent(event="done", data=AskResponse.of(step).model_dump_json())
+        yield ServerSentEvent(event="done", data=AskResponse.of(step, staleness).model_dump_json())
     except Exception as exc:  # the status line is sent: a failure can only be reported as an event
         yield ServerSentEvent(event="error", data=json.dumps({"error": _message(exc)}))
     finally:

@@ -1,7 +1,8 @@
 """The `rag` command: build the index, search, ask, evaluate, serve.
 
 This package is the composition root: it imports rag/, api/ and eval/, and
-none of them import it.
+none of them import it. Each command imports what it needs when it runs, so
+`rag --help` starts in a blink and `rag ask` loads no build or server code.
 """
 
 from __future__ import annotations
@@ -9,18 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from cli.progress import embedding_progress
 from cli.tune import tune_app
 from rag.core.errors import RagError
-from rag.retrieve.hybrid import Filters
-from rag.service import QAService
-from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.service import QAService
+    from rag.settings import Settings
 
 app = typer.Typer(
     help="guides-qa: cited answers from machine-learning career guides, offline.",
@@ -44,6 +46,8 @@ ModeOpt = Annotated[str, typer.Option("--mode", help="Retriever: dense, bm25 or 
 
 
 def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings:
+    from rag.settings import Settings
+
     overrides = {k: v for k, v in (("corpus_dir", corpus), ("index_dir", index)) if v is not None}
     return Settings(**overrides)
 
@@ -51,6 +55,25 @@ def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings
 def _check_modes(modes: list[str], given: str, allowed: str = "dense, bm25 or hybrid") -> None:
     if any(m not in MODES for m in modes):
         _fail(f"--mode must be {allowed}, not {given!r}")
+
+
+def _service(corpus: Path | None = None, index: Path | None = None) -> QAService:
+    from rag.service import QAService
+
+    return QAService(_settings(corpus, index))
+
+
+def _warn_if_stale(service: QAService) -> None:
+    """A note on stderr when the index is older than the corpus: its answers come from the old text."""
+    staleness = service.staleness()
+    if staleness.stale:
+        err.print(f"[yellow]note:[/yellow] {staleness.message}", highlight=False)
+
+
+def _stale_json(service: QAService) -> dict | None:
+    """As the HTTP API's `stale_index`: null when the index is current."""
+    staleness = service.staleness()
+    return staleness.to_json() if staleness.stale else None
 
 
 def _fail(message: str) -> None:
@@ -69,14 +92,17 @@ def index_build(
     )] = None,
 ) -> None:
     """Build or update the index; re-running with nothing changed is a fast no-op."""
-    service = QAService(_settings(corpus, index))
+    from cli.progress import embedding_progress
+    from rag.index.freshness import named_files
+
+    service = _service(corpus, index)
     encoder = None
     if ray is not None:
         from rag.encoders.distributed import RayEncoder
 
         encoder = RayEncoder(ray, batch_size=service.embedder.batch_size, embed_dtype=service.embedder.embed_dtype)
     try:
-        report = service.build(force=force, progress=embedding_progress if sys.stderr.isatty() else None, encoder=encoder)
+        report = service.build(force=force, progress=embedding_progress, encoder=encoder)
     except RagError as e:
         _fail(str(e))
     for name, _ in report.skipped.items():
@@ -84,11 +110,10 @@ def index_build(
     if report.status == "unchanged":
         out.print(f"index is up to date ({report.chunk_count} chunks) in {report.seconds:.2f} s")
         return
-    changes = ", ".join(_file_changes(label, names) for label, names in
+    changes = ", ".join(named_files(label, names) for label, names in
                         (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if names)
-    rate = report.embedded / report.seconds if report.seconds else 0.0
-    out.print(f"built {report.chunk_count} chunks ({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s, "
-              f"{rate:.0f} chunks/s → {service.settings.index_dir}" + (f"; {changes}" if changes else ""), highlight=False)
+    out.print(f"built {report.chunk_count} chunks ({report.embedded} new, {report.reused} reused) in {report.seconds:.1f} s "
+              f"→ {service.settings.index_dir}" + (f"; {changes}" if changes else ""), highlight=False)
 
 
 @index_app.command("verify")
@@ -106,13 +131,6 @@ def index_verify(index: IndexOpt = None) -> None:
               f"{manifest.faiss_index}", highlight=False)
 
 
-def _file_changes(label: str, names: list[str], listed: int = 3) -> str:
-    """"added 500 files", or the names themselves when there are only a few."""
-    if len(names) <= listed:
-        return f"{label} {', '.join(names)}"
-    return f"{label} {len(names):,} files"
-
-
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
@@ -126,15 +144,17 @@ def search(
     _check_modes([mode], mode)
     if not query.strip():
         _fail("the query is empty")
-    service = QAService(_settings(index=index))
-    filters = Filters.of(editions=edition)
+    from rag.retrieve.hybrid import Filters
+
+    service = _service(index=index)
     try:
-        results = service.retriever(mode).retrieve(query, k=k, filters=filters)  # type: ignore[arg-type]
+        results = service.retriever(mode).retrieve(query, k=k, filters=Filters.of(editions=edition))  # type: ignore[arg-type]
+        _warn_if_stale(service)
     except RagError as e:
         _fail(str(e))
     if json_out:
         rows = [{**r.chunk.to_json(), "score": r.score} for r in results]
-        print(json.dumps({"results": rows}, ensure_ascii=False, indent=2))
+        print(json.dumps({"results": rows, "stale_index": _stale_json(service)}, ensure_ascii=False, indent=2))
         return
     for rank, r in enumerate(results, start=1):
         out.print(f"[bold]{rank}. {r.chunk.doc}[/bold] ({r.chunk.edition or '-'}) · {r.chunk.section} · score {r.score:.3f}",
@@ -152,14 +172,16 @@ def ask(
     """Answer QUESTION from the guides, with numbered citations."""
     if not question.strip():
         _fail("the question is empty")
-    service = QAService(_settings(index=index))
+    service = _service(index=index)
     try:
         result = service.engine.pipeline.ask(question, k=k)
+        _warn_if_stale(service)
     except RagError as e:
         _fail(str(e))
     answer = result.answer
     if json_out:
-        print(json.dumps({**answer.to_json(), "timings": result.timings}, ensure_ascii=False, indent=2))
+        print(json.dumps({**answer.to_json(), "timings": result.timings, "stale_index": _stale_json(service)},
+                         ensure_ascii=False, indent=2))
         return
     out.print(answer.answer + "\n", highlight=False)
     if answer.notice:
@@ -201,9 +223,9 @@ def eval_command(
         if beir is not None:
             run_beir_eval(out, beir, split, beir_index, modes)
         elif all_sets:
-            run_suite_eval(out, QAService(_settings(index=index)), work, out_dir)
+            run_suite_eval(out, _service(index=index), work, out_dir)
         else:
-            run_golden_eval(out, QAService(_settings(index=index)), golden, k, out_dir, modes, followup)  # type: ignore[arg-type]
+            run_golden_eval(out, _service(index=index), golden, k, out_dir, modes, followup)  # type: ignore[arg-type]
     except RagError as e:
         _fail(str(e))
 
@@ -224,16 +246,18 @@ def serve(
 
     from api.app import create_app
     from api.server import server_config
+    from cli.progress import embedding_progress
 
-    settings = _settings(corpus, index)
-    service = QAService(settings)
+    service = _service(corpus, index)
     try:
-        report = service.ensure_index()
+        report = service.ensure_index(progress=partial(embedding_progress, label="building the index: embedding"))
     except RagError as e:
         _fail(str(e))
     if report:
         out.print(f"built the index: {report.chunk_count} chunks in {report.seconds:.1f} s")
-    uvicorn.Server(server_config(create_app(settings, service), settings, host, port)).run()
+    progress = partial(embedding_progress, label="rebuilding the index in the background: embedding")
+    app = create_app(service.settings, service, build_progress=progress)
+    uvicorn.Server(server_config(app, service.settings, host, port)).run()
 
 
 @app.command("mcp")
@@ -242,7 +266,7 @@ def mcp_command(corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
     (builds the index first if it is missing or out of date). Configure a host with the command: rag mcp"""
     from api.mcp_server import serve_stdio
 
-    service = QAService(_settings(corpus, index))
+    service = _service(corpus, index)
     try:
         service.ensure_index()
         service.warm_up()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import track
 
 from rag.core.errors import RagError
-from rag.service import QAService
-from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.service import QAService
 
 tune_app = typer.Typer(help="Fit the sentence scorer and the decline model on labelled questions.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -27,6 +27,9 @@ IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder 
 
 
 def _service(index: Path | None) -> QAService:
+    from rag.service import QAService
+    from rag.settings import Settings
+
     service = QAService(Settings(**({"index_dir": index} if index is not None else {})))
     service.ensure_index()
     return service
@@ -37,6 +40,8 @@ def selection(out: OutOpt = None, index: IndexOpt = None) -> None:
     """Fit the sentence scorer (listwise logistic regression over the generator's features) on the
     dev and train sets; report question-level cross-validation against the untuned order; choose
     the generator's thresholds by the answers they give; write selection.json."""
+    from rich.progress import track
+
     from eval.tune_selection import run
     from rag.answer.extractive.model import DEFAULT_MODEL
 

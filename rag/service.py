@@ -19,6 +19,7 @@ from rag.encoders.batching import BatchingEncoder, BatchObserver
 from rag.encoders.embedding import Embedder, PassageEncoder, torch_threads
 from rag.encoders.onnx import OnnxQueryEncoder
 from rag.index.build import BuildReport, Progress, build_index, build_lock
+from rag.index.freshness import CorpusWatch, Staleness
 from rag.index.store import Index, load_index
 from rag.pipeline import QAPipeline
 from rag.retrieve.hybrid import HybridRetriever
@@ -58,6 +59,7 @@ class QAService:
         self._torch_threads = 0  # torch's thread count before the worker set it to one
         self._engine: Engine | None = None
         self._rebuild_lock = threading.Lock()
+        self._corpus = CorpusWatch(settings.corpus_dir)
 
     @property
     def engine(self) -> Engine:
@@ -65,7 +67,7 @@ class QAService:
             self._engine = self._load()
         return self._engine
 
-    def ensure_index(self) -> BuildReport | None:
+    def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build the index if there is none, or if it cannot serve (built by other settings or
         code, or damaged); returns the build report if one ran."""
         self.remove_stale_staging()
@@ -74,9 +76,13 @@ class QAService:
             return None
         except (IndexNotFoundError, IndexIncompatibleError) as e:
             log.info("building the index: %s", e)
-            report = self.build(force=isinstance(e, IndexIncompatibleError))  # a damaged index may list the same files
+            report = self.build(force=isinstance(e, IndexIncompatibleError), progress=progress)  # a damaged index may list the same files
             self._engine = self._load()
             return report
+
+    def staleness(self) -> Staleness:
+        """How the corpus differs from what the serving index was built from (rag.index.freshness)."""
+        return self._corpus.staleness(self.engine.index.manifest)
 
     def remove_stale_staging(self) -> None:
         """Remove what a killed build left beside the index (its staging folder), unless a build runs now."""
@@ -134,10 +140,10 @@ class QAService:
         return build_index(s.corpus_dir, s.index_dir, s.index_settings(self.embedder), self.embedder, force=force,
                            progress=progress, encoder=encoder)
 
-    def rebuild(self, force: bool = False) -> BuildReport:
+    def rebuild(self, force: bool = False, progress: Progress | None = None) -> BuildReport:
         """Build, then swap the serving engine; one rebuild at a time."""
         with self._rebuild_lock:
-            report = self.build(force=force)
+            report = self.build(force=force, progress=progress)
             if report.status == "built" or self._engine is None:
                 self._engine = self._load()
             return report

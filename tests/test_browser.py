@@ -100,7 +100,7 @@ def test_ask_read_a_cited_passage_and_follow_up(server: str, visit: Visit) -> No
 
     first = page.locator(".turn").first
     expect(first.locator(".question")).to_have_text(VECTOR_QUESTION)
-    assert flat(first.locator(".answer .text").inner_text()) == flat(expected["answer"])
+    assert flat(first.locator(".answer .text").inner_text()) == flat(expected["answer"].replace("\n- ", "\n"))
     citation = expected["citations"][0]
     first.locator(".cite").first.click()
     passage = first.locator(".passage")
@@ -259,3 +259,103 @@ def test_a_stream_that_breaks_off_keeps_its_text_and_says_why(server: str, brows
     expect(page.locator(".turn .text .marker")).to_have_text("[1]")  # no citations arrived: not a button
     expect(page.locator(".turn .error[role=alert]")).to_contain_text(message)
     visit.context.close()
+
+
+LIST_QUESTION = "Which optimizers besides gradient descent should I know?"
+
+
+def test_the_header_names_the_guides_and_editions_the_index_holds(server: str, service: QAService,
+                                                                   browser: Browser) -> None:
+    visit = Visit(browser, "desktop")
+    page = visit.page
+    page.goto(server)
+    titles = [g.title for g in service.engine.index.guides]
+    for title in titles:
+        expect(page.locator("#tagline cite", has_text=title)).to_have_count(1)
+    editions = sorted({g.edition for g in service.engine.index.guides if g.edition})
+    expect(page.locator("input[name=edition]")).to_have_count(len(editions) + 1)
+    expect(page.locator("#stale")).to_be_hidden()  # the index is current
+    assert not visit.problems
+    visit.context.close()
+
+
+def test_a_list_answer_is_a_list(server: str, visit: Visit) -> None:
+    page = visit.page
+    page.goto(server)
+    visit.ask(LIST_QUESTION)
+    items = page.locator(".turn .answer .text ul.items li")
+    assert items.count() >= 2
+    assert not any(text.lstrip().startswith("-") for text in items.all_inner_texts())
+    shot(visit, "6-list-answer")
+    assert not visit.problems
+
+
+def test_opening_a_citation_does_not_move_the_answer(server: str, browser: Browser) -> None:
+    visit = Visit(browser, "desktop")
+    page = visit.page
+    page.goto(server)
+    for question in (VECTOR_QUESTION, MLOPS_QUESTION):  # the second one's answer starts low in the window
+        visit.ask(question)
+        turn = page.locator(".turn").last
+        answer = turn.locator(".answer")
+        before = answer.evaluate("e => e.getBoundingClientRect().top")
+        for cite in turn.locator(".cite").all():
+            cite.click()
+            expect(turn.locator(".passage")).to_be_visible()
+            assert answer.evaluate("e => e.getBoundingClientRect().top") == before
+    visit.context.close()
+
+
+def test_list_lines_from_the_server_stay_text(server: str, browser: Browser) -> None:
+    visit = Visit(browser, "desktop")
+    page = visit.page
+    page.goto(server)
+    body = sse(("passages", {"passages": []}), ("delta", {"text": "Two:\n- <img src=x onerror=alert(1)> one [1]\n- two"}),
+               ("error", {"error": "stopped"}))
+    page.route("**/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
+    visit.ask(MLOPS_QUESTION)
+    items = page.locator(".turn .text li")
+    expect(items).to_have_count(2)
+    expect(items.first).to_have_text("<img src=x onerror=alert(1)> one [1]")
+    expect(page.locator(".turn .text img")).to_have_count(0)
+    visit.context.close()
+
+
+def test_on_a_phone_the_ask_box_stays_in_view(server: str, browser: Browser) -> None:
+    visit = Visit(browser, "phone")
+    page = visit.page
+    page.goto(server)
+    visit.ask(LIST_QUESTION)
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(page.locator("#question")).to_be_in_viewport()
+    assert page.locator("#ask-form").evaluate("f => getComputedStyle(f).position") == "sticky"
+    visit.context.close()
+
+
+def test_other_documents_are_named_and_a_stale_index_is_announced(
+    corpus_copy: Path, index_copy: Path, embedder, browser: Browser
+) -> None:
+    from rag.settings import Settings
+
+    (corpus_copy / "kitchen.md").write_text(
+        "# Kitchen Notes\n\n## Sourdough\n\nA sourdough starter needs feeding with flour and water every day. "
+        "Keep the sourdough starter in a warm place so that it rises.\n", encoding="utf-8")
+    settings = Settings(corpus_dir=corpus_copy, index_dir=index_copy)
+    own = QAService(settings, embedder)
+    own.build()
+    with running(create_app(settings, own)) as url:
+        visit = Visit(browser, "desktop")
+        page = visit.page
+        page.goto(url)
+        expect(page.locator("#tagline cite", has_text="Kitchen Notes")).to_have_count(1)
+        visit.ask("What does a sourdough starter need?")
+        sources = page.locator(".source").all_inner_texts()
+        assert sources and any("Kitchen Notes" in s for s in sources), sources
+        assert not any("guide ·" in s for s in sources if "Sourdough" in s), sources
+
+        guide = corpus_copy / "000_66311b75d3a066c9.txt"
+        guide.write_text(guide.read_text(encoding="utf-8") + "\n\nOne more closing line.\n", encoding="utf-8")
+        page.reload()
+        expect(page.locator("#stale")).to_be_visible()
+        expect(page.locator("#stale")).to_contain_text("000_66311b75d3a066c9.txt")
+        visit.context.close()

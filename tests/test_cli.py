@@ -153,6 +153,15 @@ def test_index_build_builds_then_a_rerun_is_a_fast_no_op(
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout and f"({expected} chunks)" in second.stdout
     assert second.seconds < first.seconds / 2, (first.seconds, second.seconds)
+    progress = first.stderr.strip().splitlines()
+    assert progress[0].startswith("embedding 0/") and " texts" in progress[0], first.stderr
+    assert progress[-1].endswith(" texts/s"), first.stderr
+
+    (corpus_copy / "000_66311b75d3a066c9.txt").unlink()  # an update with nothing to embed
+    third = rag(env, workdir, "index", "build", "--corpus", str(corpus_copy), "--index", str(index))
+    assert third.returncode == 0, third.stderr
+    assert re.search(r"built \d+ chunks \(0 new, \d+ reused\)", third.stdout), third.stdout
+    assert "/s" not in third.stdout + third.stderr and "removed 000_66311b75d3a066c9.txt" in third.stdout
 
 
 # --------------------------------------------------------------------------- search, ask, eval on the session index

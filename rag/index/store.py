@@ -109,6 +109,14 @@ class Index:
         return Outline.load(self.folder, self.chunks)
 
     @cached_property
+    def guides(self) -> list[Chunk]:
+        """One chunk per indexed document, in file-name order: its `doc`, `title`, `edition` and `series`."""
+        first: dict[str, Chunk] = {}
+        for chunk in self.chunks:
+            first.setdefault(chunk.doc, chunk)
+        return [first[doc] for doc in sorted(first)]
+
+    @cached_property
     def editions(self) -> frozenset[str]:
         return frozenset(c.edition for c in self.chunks if c.edition)
 
