@@ -41,7 +41,6 @@ from api.schemas import (
 )
 from api.stream import router as stream_router
 from rag.core.errors import RagError
-from rag.retrieve.hybrid import Filters
 from rag.service import QAService
 from rag.settings import Settings
 
@@ -100,13 +99,14 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations", responses=BODY_ERRORS)
     def ask(body: AskRequest, service: Service) -> AskResponse:
         check_length(body.question, settings)
-        result = service.engine.pipeline.ask(body.question, k=body.k, filters=body.filters(), history=body.turns())
+        filters = service.filters(body.docs, body.editions)
+        result = service.engine.pipeline.ask(body.question, k=body.k, filters=filters, history=body.turns())
         return AskResponse.of(result)
 
     @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query", responses=BODY_ERRORS)
     def search(body: SearchRequest, service: Service) -> SearchResponse:
         check_length(body.query, settings)
-        filters = Filters.of(body.docs, body.editions)
+        filters = service.filters(body.docs, body.editions)
         started = time.perf_counter()
         results = service.retriever(body.mode).retrieve(body.query, k=body.k, filters=filters)
         elapsed = (time.perf_counter() - started) * 1000

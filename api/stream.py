@@ -45,7 +45,8 @@ Step = Found | str | AskResult
 )
 async def ask_stream(body: AskRequest, request: Request, service: Service) -> EventSourceResponse:
     check_length(body.question, service.settings)
-    steps = service.engine.pipeline.steps(body.question, k=body.k, filters=body.filters(), history=body.turns())
+    filters = service.filters(body.docs, body.editions)
+    steps = service.engine.pipeline.steps(body.question, k=body.k, filters=filters, history=body.turns())
     first = await run_in_threadpool(next, steps)
     return EventSourceResponse(_events(first, steps, request), send_timeout=SEND_TIMEOUT)
 

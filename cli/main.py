@@ -10,14 +10,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
 from cli.progress import embedding_progress
 from rag.core.errors import RagError
-from rag.retrieve.hybrid import Filters
+from rag.query.request import MAX_K, clean_question
 from rag.service import QAService
 from rag.settings import Settings
 
@@ -35,7 +35,7 @@ err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap 
 
 CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides folder \\[env RAG_CORPUS_DIR, default corpus/]")]
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder \\[env RAG_INDEX_DIR, default index/]")]
-KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages")]
+KOpt = Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="How many passages")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
 MODES = ("dense", "bm25", "hybrid")
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retriever: dense, bm25 or hybrid")]
@@ -51,7 +51,15 @@ def _check_modes(modes: list[str], given: str, allowed: str = "dense, bm25 or hy
         _fail(f"--mode must be {allowed}, not {given!r}")
 
 
-def _fail(message: str) -> None:
+def _question(text: str, settings: Settings, what: str = "the question") -> str:
+    """The question by the request rule every surface uses (rag.query.request)."""
+    try:
+        return clean_question(text, settings.max_question_chars, what)
+    except RagError as e:
+        _fail(str(e))
+
+
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(1)
 
@@ -122,11 +130,11 @@ def search(
 ) -> None:
     """Ranked passages for QUERY: guide, section, score and text."""
     _check_modes([mode], mode)
-    if not query.strip():
-        _fail("the query is empty")
-    service = QAService(_settings(index=index))
-    filters = Filters.of(editions=edition)
+    settings = _settings(index=index)
+    query = _question(query, settings, "the query")
+    service = QAService(settings)
     try:
+        filters = service.filters(editions=edition)
         results = service.retriever(mode).retrieve(query, k=k, filters=filters)  # type: ignore[arg-type]
     except RagError as e:
         _fail(str(e))
@@ -148,9 +156,9 @@ def ask(
     index: IndexOpt = None,
 ) -> None:
     """Answer QUESTION from the guides, with numbered citations."""
-    if not question.strip():
-        _fail("the question is empty")
-    service = QAService(_settings(index=index))
+    settings = _settings(index=index)
+    question = _question(question, settings)
+    service = QAService(settings)
     try:
         result = service.engine.pipeline.ask(question, k=k)
     except RagError as e:
