@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +25,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.core.errors import (
     BadQueryError,
-    GeneratorError,
     IndexIncompatibleError,
     IndexNotFoundError,
     OverloadedError,
@@ -113,7 +113,6 @@ STATUS: dict[type[RagError], int] = {
     OverloadedError: 503,
     IndexNotFoundError: 503,
     IndexIncompatibleError: 503,
-    GeneratorError: 502,
     RagError: 500,
 }
 
@@ -180,6 +179,15 @@ def add_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return error(500, "internal error; see the server log", path=request.url.path)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s/'\"]+/)*([^\s/'\"]+)")
+
+
+def without_paths(message: str) -> str:
+    """`message` with each absolute path cut to its last part ("/srv/app/corpus/a.md" -> "a.md"): errors shown to
+    unauthenticated clients (/health) must not map the server's file system."""
+    return _ABSOLUTE_PATH.sub(r"\1", message)
 
 
 NOT_UTF8 = "the request body is not valid UTF-8: send JSON encoded as UTF-8"

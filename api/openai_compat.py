@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Service
 from api.errors import UNSUPPORTED_MEDIA, headers_of, is_json, openai_error, openai_error_responses, status_of
 from api.schemas import CitationOut, source_label
+from api.stream import CLIENT_GONE, result_unless_gone
 from rag.answer.streaming import Found
 from rag.core.errors import RagError
 from rag.core.text import count_tokens
@@ -135,7 +136,7 @@ async def chat_completions(request: Request, service: Service) -> Any:
             raise ChatError(415, UNSUPPORTED_MEDIA, code="unsupported_media_type")
         chat = _parse(await request.body())
         question, history = _conversation(chat, service.settings.max_question_chars)
-        steps = service.engine.pipeline.steps(question, history=history, live=chat.stream)
+        steps = service.engine.pipeline.steps(question, history=history)  # live: a hang-up stops an LLM at once
         await run_in_threadpool(next, steps)  # retrieval (Found) runs before any reply is sent
     except ChatError as e:
         return e.response()
@@ -145,8 +146,8 @@ async def chat_completions(request: Request, service: Service) -> Any:
     if chat.stream:
         include_usage = chat.stream_options is not None and chat.stream_options.include_usage
         return EventSourceResponse(_chunks(completion, steps, request, include_usage), sep="\n")
-    *_, result = await run_in_threadpool(list, steps)
-    return completion.whole(result)
+    result = await result_unless_gone(steps, request)
+    return completion.whole(result) if result is not None else Response(status_code=CLIENT_GONE)
 
 
 class Completion:

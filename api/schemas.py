@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Protocol
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
@@ -47,6 +48,18 @@ def _message(value: str) -> str:
 
 # The schema's `pattern` is the request rule's content pattern: what the documentation accepts, the server accepts.
 _TEXT_SCHEMA = {"pattern": request.CONTENT_PATTERN}
+
+
+def with_valid_names(openapi: dict[str, Any], editions: Iterable[str], docs: Iterable[str]) -> dict[str, Any]:
+    """The OpenAPI document with the editions and documents the index holds as the filters' `enum`: the
+    request rule refuses any other name (rag.query.request.check_names), so the schema says so too."""
+    names = {"editions": sorted(editions), "docs": sorted(docs)}
+    for model in ("AskRequest", "SearchRequest"):
+        properties = openapi["components"]["schemas"][model]["properties"]
+        for field, valid in names.items():
+            array = next(a for a in properties[field]["anyOf"] if a.get("type") == "array")
+            array["items"]["enum"] = valid
+    return openapi
 
 
 class _Query(BaseModel):

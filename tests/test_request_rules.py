@@ -4,6 +4,7 @@ uvicorn on 127.0.0.1, the official `openai` client on /v1, raw sockets where the
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -191,3 +192,28 @@ def test_a_refusal_comes_before_the_body_is_read_on_every_surface(service: QASer
             assert raised.value.status_code == 503 and int(raised.value.response.headers["retry-after"]) >= 1
             assert "busy" in raised.value.message
             assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+
+
+# --------------------------------------------------------------------------- nothing from outside, nothing echoed
+
+
+def test_the_docs_page_loads_everything_from_this_server(url: str) -> None:
+    page = httpx.get(f"{url}/docs", timeout=10)
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+    assert "http" not in page.text.replace("http-equiv", "")
+    assert all(httpx.get(f"{url}{a}", timeout=10).status_code == 200 for a in assets)
+
+
+def test_no_redirect_echoes_the_host_header(url: str) -> None:
+    for path in ("/ask/", "/docs/", "/v1/models/"):
+        response = httpx.get(f"{url}{path}", headers={"Host": "evil.example"}, timeout=10)
+        assert "evil.example" not in response.headers.get("location", "") + response.text, path
+
+
+def test_the_schema_lists_the_valid_editions_and_documents(url: str, service: QAService) -> None:
+    properties = httpx.get(f"{url}/openapi.json", timeout=10).json()["components"]["schemas"]["AskRequest"]["properties"]
+    index = service.engine.index
+    assert properties["editions"]["anyOf"][0]["items"]["enum"] == sorted(index.editions)
+    assert properties["docs"]["anyOf"][0]["items"]["enum"] == index.manifest.documents
