@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error
+from api.errors import error, headers_of, status_of
 from rag.core.errors import OverloadedError
 
-EXEMPT = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
+EXEMPT = frozenset({"/health", "/metrics", "/openapi.json", "/docs"})
 
 
 class AdmissionLimit:
@@ -34,7 +34,7 @@ class AdmissionLimit:
         if self.in_flight >= self.max_in_flight:
             exc = OverloadedError(f"the server is busy ({self.in_flight} requests in progress); retry in "
                                   f"{self.retry_after_s} s", self.retry_after_s)
-            await error(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)})(scope, receive, send)
+            await error(status_of(exc), str(exc), headers=headers_of(exc), path=scope["path"])(scope, receive, send)
             return
         self.in_flight += 1  # one event loop: no lock needed
         try:

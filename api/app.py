@@ -21,11 +21,13 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.admission import AdmissionLimit
 from api.deps import Service, check_length
-from api.errors import BODY_ERRORS, add_error_handlers, error_responses
+from api.docs import add_docs
+from api.errors import BODY_ERRORS, add_error_handlers, error_responses, without_paths
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from api.openai_compat import router as openai_router
@@ -40,11 +42,12 @@ from api.schemas import (
     SearchRequest,
     SearchResponse,
     StaleIndexOut,
+    with_valid_names,
 )
+from api.stream import CLIENT_GONE, result_unless_gone
 from api.stream import router as stream_router
 from rag.core.errors import RagError
 from rag.index.build import Progress
-from rag.retrieve.hybrid import Filters
 from rag.service import QAService
 from rag.settings import Settings
 
@@ -81,6 +84,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         version="0.1.0",
         description="Cited answers from machine-learning career guides.",
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves /docs with local assets
+        redoc_url=None,
+        redirect_slashes=False,  # a redirect to "/ask" would echo the client's Host header
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AdmissionLimit, max_in_flight=settings.queue_max)
@@ -91,7 +97,23 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(pages_router)
     app.include_router(openai_router)
     add_metrics_route(app, metrics)
+    add_docs(app)
+    _document_valid_names(app)
     return app
+
+
+def _document_valid_names(app: FastAPI) -> None:
+    """/openapi.json lists the editions and documents of the index being served (see with_valid_names)."""
+    plain = app.openapi
+
+    def openapi() -> dict:
+        service: QAService | None = getattr(app.state, "service", None)
+        if service is None:
+            return plain()
+        index = service.engine.index
+        return with_valid_names(plain(), index.editions, index.manifest.documents)
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class RebuildState:
@@ -117,15 +139,19 @@ class RebuildState:
 
 def _add_routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/ask", response_model=AskResponse, summary="Answer a question with citations", responses=BODY_ERRORS)
-    def ask(body: AskRequest, service: Service) -> AskResponse:
+    async def ask(body: AskRequest, request: Request, service: Service) -> AskResponse | Response:
         check_length(body.question, settings)
-        result = service.engine.pipeline.ask(body.question, k=body.k, filters=body.filters(), history=body.turns())
-        return AskResponse.of(result, service.staleness())
+        filters = await run_in_threadpool(service.filters, body.docs, body.editions)
+        steps = service.engine.pipeline.steps(body.question, k=body.k, filters=filters, history=body.turns())
+        result = await result_unless_gone(steps, request)  # a hang-up stops the work
+        if result is None:
+            return Response(status_code=CLIENT_GONE)
+        return AskResponse.of(result, await run_in_threadpool(service.staleness))
 
     @app.post("/search", response_model=SearchResponse, summary="Ranked passages for a query", responses=BODY_ERRORS)
     def search(body: SearchRequest, service: Service) -> SearchResponse:
         check_length(body.query, settings)
-        filters = Filters.of(body.docs, body.editions)
+        filters = service.filters(body.docs, body.editions)
         started = time.perf_counter()
         results = service.retriever(body.mode).retrieve(body.query, k=body.k, filters=filters)
         elapsed = (time.perf_counter() - started) * 1000
@@ -168,7 +194,7 @@ def _run_rebuild(service: QAService, state: RebuildState, progress: Progress | N
         state.finish({"status": report.status, "chunk_count": report.chunk_count, "embedded": report.embedded,
                       "seconds": round(report.seconds, 2)})
     except Exception as e:
-        state.finish({"status": "failed", "error": str(e) or type(e).__name__})
+        state.finish({"status": "failed", "error": without_paths(str(e)) or type(e).__name__})
         log.warning("rebuild failed: %s", e, exc_info=not isinstance(e, RagError))
     finally:
         state.running.clear()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from rag.core.errors import BadQueryError
+from rag.query import request
 from rag.service import QAService
 from rag.settings import Settings
 
@@ -19,5 +19,5 @@ Service = Annotated[QAService, Depends(get_service)]
 
 
 def check_length(text: str, settings: Settings) -> None:
-    if len(text) > settings.max_question_chars:
-        raise BadQueryError(f"text is {len(text)} characters; the limit is {settings.max_question_chars}")
+    """The service's question-length limit (the request rule's, at RAG_MAX_QUESTION_CHARS)."""
+    request.check_length(text, settings.max_question_chars)

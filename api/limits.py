@@ -33,7 +33,7 @@ class BodySizeLimit:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             exc = BodyTooLargeError(self.max_bytes)
-            await error(413, exc.detail, headers=exc.headers)(scope, receive, send)
+            await error(413, exc.detail, headers=exc.headers, path=scope["path"])(scope, receive, send)
             return
         seen = 0
         started = False
@@ -57,7 +57,7 @@ class BodySizeLimit:
         except BodyTooLargeError as exc:  # raised outside a route's exception handlers
             if started:
                 raise
-            await error(413, exc.detail, headers=exc.headers)(scope, receive, send)
+            await error(413, exc.detail, headers=exc.headers, path=scope["path"])(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

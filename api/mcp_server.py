@@ -4,22 +4,41 @@ Two tools, built with the official `mcp` SDK: `search_guides` (ranked passages)
 and `ask_guides` (a cited answer, or an abstention with the nearest passages).
 Each returns readable text for the model and the same data as structured
 content, validated against the tool's advertised output schema. Bad arguments
-come back as tool errors (`isError`) that say what is wrong.
+come back as tool errors (`isError`) that say what is wrong, by the request
+rule every surface uses (rag.query.request), without pydantic's documentation
+links. A line on stdin that is not a JSON-RPC message (malformed JSON, a lone
+surrogate) gets a JSON-RPC error reply instead of silence.
 """
 
 # No `from __future__ import annotations`: the SDK reads the tools' signatures, whose
 # annotations use the question-length limit of the service (a local of create_server).
+import json
+import os
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp.types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    JSONRPCError,
+    TextContent,
+    ToolAnnotations,
+)
+from pydantic import BaseModel, Field, ValidationError
 
-from api.schemas import MAX_HISTORY, MAX_K, CitationOut, PassageOut, source_label
+from api.schemas import CitationOut, PassageOut, source_label
 from rag.core.errors import RagError
 from rag.core.types import Turn
+from rag.query import request as rules
+from rag.query.request import MAX_HISTORY, MAX_K
 from rag.service import QAService
 
 T = TypeVar("T")
@@ -41,6 +60,7 @@ def create_server(service: QAService) -> MCPServer:
     """The MCP server over `service`'s index (loaded on the first call)."""
     server = MCPServer(
         "guides-qa",
+        version=project_version(),
         instructions="Cited answers and passages from the Essential Machine Learning Skills guides (2024 and 2026 editions).",
     )
     limit = service.settings.max_question_chars
@@ -51,7 +71,7 @@ def create_server(service: QAService) -> MCPServer:
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages")] = 5,
     ) -> Annotated[CallToolResult, SearchOutput]:
         """Passages of the ML skills guides that best match QUERY, best first, with guide, edition and section."""
-        passages = _run(lambda: service.engine.retriever.retrieve(_text(query), k=k))
+        passages = _run(lambda: service.engine.retriever.retrieve(rules.clean_question(query, limit, "the query"), k=k))
         found = SearchOutput(results=[PassageOut.of(p) for p in passages])
         text = "\n\n".join(f"{i}. {source_label(p)}\n{p.text}" for i, p in enumerate(found.results, start=1))
         return _result(text or "No passages found.", found)
@@ -67,8 +87,8 @@ def create_server(service: QAService) -> MCPServer:
     ) -> Annotated[CallToolResult, AskOutput]:
         """Answer QUESTION from the ML skills guides: every claim marked [n] for citation n, or an honest
         "The guides don't cover this." with the nearest passages."""
-        history = [Turn("user", q) for q in earlier_questions]
-        result = _run(lambda: service.engine.pipeline.ask(_text(question), history=history))
+        result = _run(lambda: service.engine.pipeline.ask(
+            rules.clean_question(question, limit), history=rules.recent_turns([Turn("user", q) for q in earlier_questions])))
         answer = result.answer
         asked = AskOutput(
             answer=answer.answer,
@@ -84,15 +104,59 @@ def create_server(service: QAService) -> MCPServer:
     return server
 
 
+def project_version() -> str:
+    try:
+        return version("guides-qa")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def serve_stdio(service: QAService) -> None:
     """Serve over stdin/stdout until the host closes them (stdout carries only protocol messages)."""
-    create_server(service).run("stdio")
+    # The SDK reports invalid arguments with pydantic's message, which links pydantic's documentation by default.
+    os.environ["PYDANTIC_ERRORS_INCLUDE_URL"] = "0"
+    anyio.run(_serve_stdio, create_server(service))
 
 
-def _text(value: str) -> str:
-    if not value.strip():
-        raise ToolError("the text is empty or only whitespace")
-    return value
+async def _serve_stdio(server: MCPServer) -> None:
+    """The SDK's own stdio serving (MCPServer.run_stdio_async), with a line it cannot read answered by a
+    JSON-RPC error: the SDK's transport hands such a line on as an exception, which its session drops."""
+    lowlevel = server._lowlevel_server  # the SDK has no public way to run with a filtered read stream
+    async with stdio_server() as (read_stream, write_stream):
+        checked_writer, checked = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+        async def relay() -> None:
+            async with checked_writer:
+                async for item in read_stream:
+                    if isinstance(item, ValidationError):
+                        await write_stream.send(SessionMessage(unreadable_reply(item)))
+                    else:
+                        await checked_writer.send(item)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(relay)
+            await lowlevel.run(checked, write_stream, lowlevel.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+def unreadable_reply(exc: ValidationError) -> JSONRPCError:
+    """The JSON-RPC error for a line that is not a JSON-RPC message, to the request's id when it has one."""
+    problem = exc.errors(include_url=False)[0]
+    kind, code = ("parse error", PARSE_ERROR) if problem["type"] == "json_invalid" else ("invalid request", INVALID_REQUEST)
+    where = ".".join(str(p) for p in problem["loc"])
+    message = f"{kind}: {where + ': ' if where else ''}{problem['msg']}"
+    return JSONRPCError(jsonrpc="2.0", id=_request_id(problem.get("input")), error=ErrorData(code=code, message=message))
+
+
+def _request_id(line_or_message: Any) -> int | str | None:
+    message = line_or_message
+    if isinstance(message, str):
+        try:
+            message = json.loads(message)  # Python's parser takes the lone surrogates pydantic's refuses
+        except ValueError:
+            return None
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if isinstance(request_id, (str, int)) and not isinstance(request_id, bool) else None
 
 
 def _run(work: Callable[[], T]) -> T:

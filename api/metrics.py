@@ -15,6 +15,9 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+#: Label values are bounded: any other method, and any path no route matched, count as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -46,7 +49,8 @@ class ServiceMetrics:
 
 
 class RequestMetrics:
-    """Counts every HTTP request and times it, labelled by the route's path template (not the raw path)."""
+    """Counts every HTTP request and times it, labelled by the route's path template (not the raw path); made-up
+    methods and paths share the label "other", so clients cannot grow the metrics without bound."""
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
@@ -68,8 +72,9 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, watched_send)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            labels = (scope["method"], route, str(status))
+            route = getattr(scope.get("route"), "path", None) or OTHER
+            method = scope["method"] if scope["method"] in METHODS else OTHER
+            labels = (method, route, str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
 

@@ -21,22 +21,24 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Service
+from api.errors import UNSUPPORTED_MEDIA, headers_of, is_json, openai_error, openai_error_responses, status_of
 from api.schemas import CitationOut, source_label
+from api.stream import CLIENT_GONE, result_unless_gone
 from rag.answer.streaming import Found
-from rag.core.errors import IndexIncompatibleError, IndexNotFoundError, RagError
+from rag.core.errors import RagError
 from rag.core.text import count_tokens
 from rag.core.types import Citation, Turn
 from rag.pipeline import AskResult
+from rag.query import request as rules
 
 MODEL_ID = "guides-qa"
 CREATED = 1767225600  # 2026-01-01: when the model id was first served; fixed, as OpenAI's are
-MAX_HISTORY = 20  # earlier messages read for context, the latest ones
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -80,33 +82,23 @@ class ChatError(Exception):
     """A client error, reported in OpenAI's error shape."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error") -> None:
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+        self.status, self.message, self.param, self.code, self.headers = status, message, param, code, headers
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+    @classmethod
+    def of(cls, exc: RagError) -> ChatError:
+        """A library error at its status in the one table (api.errors.STATUS), OpenAI's 400 for an invalid request."""
+        status = status_of(exc)
+        return cls(400 if status == 422 else status, str(exc), headers=headers_of(exc))
 
     def response(self) -> JSONResponse:
-        return JSONResponse(status_code=self.status, content=self.body())
+        return openai_error(self.status, self.message, self.param, self.code, self.headers)
 
 
 @router.get("/models", summary="The one model served (OpenAI list format)")
 def list_models() -> dict[str, Any]:
     return {"object": "list", "data": [_model_card()]}
-
-
-class OpenAIErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class OpenAIError(BaseModel):
-    """OpenAI's error shape."""
-
-    error: OpenAIErrorDetail
 
 
 def _inline(model: type[BaseModel]) -> dict[str, Any]:
@@ -124,14 +116,7 @@ def _inline(model: type[BaseModel]) -> dict[str, Any]:
     return resolve(schema)
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    reasons = {400: "Bad request: not JSON, an invalid field, no user question, n > 1, a question over the limit",
-               404: "No such model (only `guides-qa`)", 413: "The body is larger than the limit",
-               503: "Busy (retry after Retry-After seconds) or no usable index"}
-    return {status: {"model": OpenAIError, "description": reasons[status]} for status in statuses}
-
-
-@router.get("/models/{model}", summary="One model (OpenAI format)", responses=_errors(404))
+@router.get("/models/{model}", summary="One model (OpenAI format)", responses=openai_error_responses(404))
 def retrieve_model(model: str) -> Any:
     if model != MODEL_ID:
         return _unknown_model(model).response()
@@ -141,28 +126,28 @@ def retrieve_model(model: str) -> Any:
 @router.post(
     "/chat/completions",
     summary="Answer the last user message, in context (OpenAI Chat Completions)",
-    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **_errors(400, 404, 413, 503)},
+    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **openai_error_responses(400, 404, 413, 415, 503)},
     # The body is parsed in the route (errors in OpenAI's shape), so its schema is declared here.
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _inline(ChatRequest)}}}},
 )
 async def chat_completions(request: Request, service: Service) -> Any:
     try:
+        if not is_json(request.headers.get("content-type")):
+            raise ChatError(415, UNSUPPORTED_MEDIA, code="unsupported_media_type")
         chat = _parse(await request.body())
         question, history = _conversation(chat, service.settings.max_question_chars)
-        steps = service.engine.pipeline.steps(question, history=history, live=chat.stream)
+        steps = service.engine.pipeline.steps(question, history=history)  # live: a hang-up stops an LLM at once
         await run_in_threadpool(next, steps)  # retrieval (Found) runs before any reply is sent
     except ChatError as e:
         return e.response()
-    except (IndexNotFoundError, IndexIncompatibleError) as e:
-        return ChatError(503, str(e), kind="server_error", code="index_unavailable").response()
     except RagError as e:
-        return ChatError(400, str(e)).response()
+        return ChatError.of(e).response()
     completion = Completion(question)
     if chat.stream:
         include_usage = chat.stream_options is not None and chat.stream_options.include_usage
         return EventSourceResponse(_chunks(completion, steps, request, include_usage), sep="\n")
-    *_, result = await run_in_threadpool(list, steps)
-    return completion.whole(result)
+    result = await result_unless_gone(steps, request)
+    return completion.whole(result) if result is not None else Response(status_code=CLIENT_GONE)
 
 
 class Completion:
@@ -229,7 +214,8 @@ async def _chunks(
         yield ServerSentEvent(data="[DONE]")
     except Exception as e:  # the status line is sent: OpenAI reports a late failure as an error event
         message = str(e) if isinstance(e, RagError) else "internal error; see the server log"
-        yield ServerSentEvent(data=json.dumps(ChatError(500, message, kind="server_error").body()))
+        yield ServerSentEvent(data=json.dumps({"error": {"message": message, "type": "server_error", "param": None,
+                                                         "code": None}}))
     finally:
         steps.close()
 
@@ -254,6 +240,8 @@ def _parse(raw: bytes) -> ChatRequest:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ChatError(400, f"the body is not valid JSON: {e}", code="invalid_json") from e
+    except RecursionError as e:
+        raise ChatError(400, "the body is not valid JSON: nested too deeply", code="invalid_json") from e
     try:
         chat = ChatRequest.model_validate(body)
     except ValidationError as e:
@@ -268,16 +256,19 @@ def _parse(raw: bytes) -> ChatRequest:
 
 
 def _conversation(chat: ChatRequest, max_chars: int) -> tuple[str, list[Turn]]:
-    """The question (the last message, a user's) and the earlier user/assistant turns."""
+    """The question (the last message, a user's) and the earlier user/assistant turns, by the request rule
+    (rag.query.request): every message is checked, the question is cleaned, the latest turns are kept."""
     *earlier, last = chat.messages
-    question = last.text().strip()
-    if last.role != "user" or not question:
-        raise ChatError(400, "the last message must be a user message with text: it is the question", param="messages")
-    if len(question) > max_chars:
-        raise ChatError(400, f"the question is {len(question)} characters; the limit is {max_chars}",
-                        param="messages", code="context_length_exceeded")
+    try:
+        for i, message in enumerate(chat.messages):
+            rules.check_message(message.text(), f"messages[{i}]")
+        if last.role != "user":
+            raise ChatError(400, "the last message must be a user message: it is the question", param="messages")
+        question = rules.clean_question(last.text(), max_chars)
+    except rules.InvalidRequestError as e:
+        raise ChatError(400, str(e), param="messages") from e
     turns = [Turn(m.role, m.text()) for m in earlier if m.role in ("user", "assistant") and m.text().strip()]
-    return question, turns[-MAX_HISTORY:]
+    return question, rules.recent_turns(turns)
 
 
 def _unknown_model(model: str) -> ChatError:

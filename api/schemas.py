@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal, Protocol
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from rag.core.types import ScoredChunk, Turn
 from rag.index.freshness import Staleness
 from rag.pipeline import AskResult
-from rag.query.cleaning import lone_surrogate, strip_control
-from rag.retrieve.hybrid import Filters
+from rag.query import request
+from rag.query.request import DEFAULT_K, MAX_HISTORY, MAX_K, MAX_MESSAGE_CHARS, MAX_TEXT_CHARS
 
 
 class _Sourced(Protocol):
@@ -25,10 +25,7 @@ def source_label(item: _Sourced) -> str:
     edition = f" ({item.edition} edition)" if item.edition else ""
     return f"{item.doc}{edition}, {item.section}"
 
-MAX_K = 50
-MAX_HISTORY = 20  # earlier turns a question may carry
-#: The schema's ceiling on question and query length; RAG_MAX_QUESTION_CHARS may set a lower one.
-MAX_TEXT_CHARS = 2000
+
 MAX_FILTERS = 50
 FilterName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -40,39 +37,41 @@ def _whole_number(value: object) -> object:
     return value
 
 
-def _valid_text(value: str) -> str:
-    """Text the model's tokenizer and a JSON response can take: no lone surrogates."""
-    surrogate = lone_surrogate(value)
-    if surrogate is not None:
-        raise ValueError(f"contains a lone surrogate ({surrogate}), which is not a character: send valid Unicode text")
-    return value
+def _question(value: str) -> str:
+    """The request rule's checks and cleaning; the length ceiling is MAX_TEXT_CHARS here, the service's own
+    (RAG_MAX_QUESTION_CHARS, which may be lower) is checked by the route."""
+    return request.clean_question(value, what="the text")
 
 
-def _searchable_text(value: str) -> str:
-    """Valid text with something in it besides whitespace (the schema's `pattern`), cleaned of control codes.
-    Text of nothing but control codes stays as it is: the pipeline abstains on it."""
-    if not _SOMETHING.search(_valid_text(value)):
-        raise ValueError("must not be empty or only whitespace")
-    return strip_control(value) or value
+def _message(value: str) -> str:
+    return request.check_message(value)
 
 
-# Python's \S, as the schema's `pattern` is read by Python validators and generators.
-_SOMETHING = re.compile(r"\S")
-_TEXT_SCHEMA = {"pattern": _SOMETHING.pattern}
+# The schema's `pattern` is the request rule's content pattern: what the documentation accepts, the server accepts.
+_TEXT_SCHEMA = {"pattern": request.CONTENT_PATTERN}
+
+
+def with_valid_names(openapi: dict[str, Any], editions: Iterable[str], docs: Iterable[str]) -> dict[str, Any]:
+    """The OpenAPI document with the editions and documents the index holds as the filters' `enum`: the
+    request rule refuses any other name (rag.query.request.check_names), so the schema says so too."""
+    names = {"editions": sorted(editions), "docs": sorted(docs)}
+    for model in ("AskRequest", "SearchRequest"):
+        properties = openapi["components"]["schemas"][model]["properties"]
+        for field, valid in names.items():
+            array = next(a for a in properties[field]["anyOf"] if a.get("type") == "array")
+            array["items"]["enum"] = valid
+    return openapi
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(default=10, ge=1, le=MAX_K, description="How many passages to retrieve")
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="How many passages to retrieve")
     editions: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS,
                                               description="Only these guide editions, e.g. ['2026']")
     docs: list[FilterName] | None = Field(default=None, max_length=MAX_FILTERS, description="Only these corpus files")
 
     _check_k = field_validator("k", mode="before")(_whole_number)
-
-    def filters(self) -> Filters | None:
-        return Filters.of(self.docs, self.editions)
 
 
 class TurnIn(BaseModel):
@@ -81,9 +80,9 @@ class TurnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: StrictStr = Field(max_length=20_000)
+    content: StrictStr = Field(max_length=MAX_MESSAGE_CHARS)
 
-    _check = field_validator("content")(_valid_text)
+    _check = field_validator("content")(_message)
 
 
 class AskRequest(_Query):
@@ -93,7 +92,7 @@ class AskRequest(_Query):
         default=[], max_length=MAX_HISTORY, description="Earlier turns, oldest first: a follow-up question is read in their context"
     )
 
-    _check = field_validator("question")(_searchable_text)
+    _check = field_validator("question")(_question)
 
     def turns(self) -> list[Turn]:
         return [Turn(t.role, t.content) for t in self.history]
@@ -104,7 +103,7 @@ class SearchRequest(_Query):
                              description="What to look for")
     mode: Literal["dense", "bm25", "hybrid"] | None = Field(default=None, description="Retriever; default hybrid")
 
-    _check = field_validator("query")(_searchable_text)
+    _check = field_validator("query")(_question)
 
 
 class PassageOut(BaseModel):

@@ -4,8 +4,10 @@ uvicorn's own `timeout_keep_alive` only starts once a response is sent, so a
 client that connects and sends nothing, or stops in the middle of its headers
 or body, would hold a socket (and a file descriptor) forever. `TimedH11Protocol`
 closes such a connection when no byte of the request it is waiting for
-arrives for `read_timeout_s`. A request that has fully arrived is never cut:
-the time the handler takes is not a read.
+arrives for `read_timeout_s`, and when the whole request has not arrived
+`deadline_s` after the connection opened or its previous response ended: a
+client that drips one byte every few seconds is cut too. A request that has
+fully arrived is never cut: the time the handler takes is not a read.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ class TimedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol plus a read timeout while a request is incomplete (see the module doc)."""
 
     read_timeout_s: float = 10.0
+    deadline_s: float = 30.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._last_read = time.monotonic()
-        self._read_timer = self.loop.call_later(self.read_timeout_s, self._check_read)
+        self._last_read = self._waiting_since = time.monotonic()
+        self._read_timer = self.loop.call_later(min(self.read_timeout_s, self.deadline_s), self._check_read)
+
+    def on_response_complete(self) -> None:
+        self._last_read = self._waiting_since = time.monotonic()  # the next request's time starts now
+        super().on_response_complete()
 
     def data_received(self, data: bytes) -> None:
         self._last_read = time.monotonic()
@@ -45,21 +52,29 @@ class TimedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def _waiting_for_request(self) -> bool:
-        """True while the client owes us bytes: before or inside a request's headers or body."""
-        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and (self.cycle is None or not self.cycle.response_started)
+        """True while the client owes us bytes: before or inside a request's headers or body (the first one's, or the
+        next one's on a kept-alive connection, when the previous cycle's response is complete)."""
+        cycle = self.cycle
+        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and (
+            cycle is None or cycle.response_complete or not cycle.response_started)
 
     def _check_read(self) -> None:
         if self.transport.is_closing():
             return
-        idle = time.monotonic() - self._last_read
-        if self._waiting_for_request() and idle >= self.read_timeout_s:
+        if not self._waiting_for_request():  # the handler runs: nothing is owed until its response ends
+            self._read_timer = self.loop.call_later(self.read_timeout_s, self._check_read)
+            return
+        now = time.monotonic()
+        idle, waited = now - self._last_read, now - self._waiting_since
+        if idle >= self.read_timeout_s or waited >= self.deadline_s:
             self.transport.close()
             return
-        self._read_timer = self.loop.call_later(max(self.read_timeout_s - idle, 0.05), self._check_read)
+        next_check = min(self.read_timeout_s - idle, self.deadline_s - waited)
+        self._read_timer = self.loop.call_later(max(next_check, 0.05), self._check_read)
 
 
-def protocol_with_timeout(read_timeout_s: float) -> type[TimedH11Protocol]:
-    return type("TimedH11Protocol", (TimedH11Protocol,), {"read_timeout_s": read_timeout_s})
+def protocol_with_timeout(read_timeout_s: float, deadline_s: float = 30.0) -> type[TimedH11Protocol]:
+    return type("TimedH11Protocol", (TimedH11Protocol,), {"read_timeout_s": read_timeout_s, "deadline_s": deadline_s})
 
 
 class OncePerInterval(logging.Filter):
@@ -111,7 +126,10 @@ def server_config(app, settings: Settings, host: str = "127.0.0.1", port: int = 
     options = dict(
         host=host,
         port=port,
-        http=protocol_with_timeout(settings.request_read_timeout_s),
+        http=protocol_with_timeout(settings.request_read_timeout_s, settings.request_deadline_s),
+        # asyncio's loop, not uvloop even when installed (a dependency of a dependency may bring it): libuv meets
+        # EMFILE by accepting and closing connections silently, so running out of descriptors would go unlogged.
+        loop="asyncio",
         timeout_keep_alive=settings.keep_alive_timeout_s,
         timeout_graceful_shutdown=settings.graceful_shutdown_s,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,

@@ -7,6 +7,7 @@ runs before the response starts, so bad input and a missing index are plain
 The pipeline is advanced one step at a time in the thread pool; when the client
 goes away sse-starlette cancels the stream and the pipeline's iterator is
 closed, which stops the work (an LLM's upstream request with it).
+`result_unless_gone` does the same for the routes that reply whole.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rag.pipeline import AskResult
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+CLIENT_GONE = 499  # the status logged for a request whose client hung up before its reply (nginx's)
 SEND_TIMEOUT = 30.0  # seconds a client may take to accept one event before the stream is dropped
 
 Step = Found | str | AskResult
@@ -46,7 +48,8 @@ Step = Found | str | AskResult
 )
 async def ask_stream(body: AskRequest, request: Request, service: Service) -> EventSourceResponse:
     check_length(body.question, service.settings)
-    steps = service.engine.pipeline.steps(body.question, k=body.k, filters=body.filters(), history=body.turns())
+    filters = service.filters(body.docs, body.editions)
+    steps = service.engine.pipeline.steps(body.question, k=body.k, filters=filters, history=body.turns())
     first = await run_in_threadpool(next, steps)
     staleness = await run_in_threadpool(service.staleness)
     return EventSourceResponse(_events(first, steps, request, staleness), send_timeout=SEND_TIMEOUT)
@@ -64,6 +67,19 @@ async def _events(first: Step, steps: Iterator[Step], request: Request,
         yield ServerSentEvent(event="done", data=AskResponse.of(step, staleness).model_dump_json())
     except Exception as exc:  # the status line is sent: a failure can only be reported as an event
         yield ServerSentEvent(event="error", data=json.dumps({"error": _message(exc)}))
+    finally:
+        steps.close()
+
+
+async def result_unless_gone(steps: Iterator[Step], request: Request) -> AskResult | None:
+    """Advance `steps` (a live pipeline run) to its AskResult one step at a time in the thread pool, for a reply
+    that is sent whole. When the client hangs up meanwhile the steps are closed, which stops the work (an LLM's
+    upstream request with it, at its next delta), and the result is None."""
+    try:
+        while not isinstance(step := await run_in_threadpool(next, steps), AskResult):
+            if await request.is_disconnected():
+                return None
+        return step
     finally:
         steps.close()
 

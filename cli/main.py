@@ -12,13 +12,14 @@ import logging
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
 from cli.tune import tune_app
 from rag.core.errors import RagError
+from rag.query.request import MAX_K, clean_question
 
 if TYPE_CHECKING:
     from rag.service import QAService
@@ -39,7 +40,7 @@ err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap 
 
 CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Guides folder \\[env RAG_CORPUS_DIR, default corpus/]")]
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder \\[env RAG_INDEX_DIR, default index/]")]
-KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages")]
+KOpt = Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="How many passages")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
 MODES = ("dense", "bm25", "hybrid")
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retriever: dense, bm25 or hybrid")]
@@ -76,7 +77,15 @@ def _stale_json(service: QAService) -> dict | None:
     return staleness.to_json() if staleness.stale else None
 
 
-def _fail(message: str) -> None:
+def _question(text: str, settings: Settings, what: str = "the question") -> str:
+    """The question by the request rule every surface uses (rag.query.request)."""
+    try:
+        return clean_question(text, settings.max_question_chars, what)
+    except RagError as e:
+        _fail(str(e))
+
+
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(1)
 
@@ -142,13 +151,12 @@ def search(
 ) -> None:
     """Ranked passages for QUERY: guide, section, score and text."""
     _check_modes([mode], mode)
-    if not query.strip():
-        _fail("the query is empty")
-    from rag.retrieve.hybrid import Filters
-
+    settings = _settings(index=index)
+    query = _question(query, settings, "the query")
     service = _service(index=index)
     try:
-        results = service.retriever(mode).retrieve(query, k=k, filters=Filters.of(editions=edition))  # type: ignore[arg-type]
+        filters = service.filters(editions=edition)
+        results = service.retriever(mode).retrieve(query, k=k, filters=filters)  # type: ignore[arg-type]
         _warn_if_stale(service)
     except RagError as e:
         _fail(str(e))
@@ -170,8 +178,7 @@ def ask(
     index: IndexOpt = None,
 ) -> None:
     """Answer QUESTION from the guides, with numbered citations."""
-    if not question.strip():
-        _fail("the question is empty")
+    question = _question(question, _settings(index=index))
     service = _service(index=index)
     try:
         result = service.engine.pipeline.ask(question, k=k)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,8 @@ from rag.index.build import BuildReport, Progress, build_index, build_lock
 from rag.index.freshness import CorpusWatch, Staleness
 from rag.index.store import Index, load_index
 from rag.pipeline import QAPipeline
-from rag.retrieve.hybrid import HybridRetriever
+from rag.query.request import check_names
+from rag.retrieve.hybrid import Filters, HybridRetriever
 from rag.settings import RetrievalMode, Settings
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,14 @@ class QAService:
             if report.status == "built" or self._engine is None:
                 self._engine = self._load()
             return report
+
+    def filters(self, docs: Iterable[str] | None = None, editions: Iterable[str] | None = None) -> Filters | None:
+        """Filters to these documents and editions; naming one the index does not hold is an InvalidRequestError
+        that lists those it does (rag.query.request.check_names)."""
+        index = self.engine.index
+        check_names(docs, index.manifest.documents, "document")
+        check_names(editions, index.editions, "edition")
+        return Filters.of(docs, editions)
 
     def retriever(self, mode: RetrievalMode | None = None) -> HybridRetriever:
         if mode is None or mode == self.settings.retrieval_mode:

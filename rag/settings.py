@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     keep_alive_timeout_s: int = Field(default=5, ge=1)
     request_read_timeout_s: float = Field(default=10.0, gt=0)
+    request_deadline_s: float = Field(default=30.0, gt=0)  # to receive a whole request, however it trickles in
     graceful_shutdown_s: int = Field(default=30, ge=1)
 
     def chunker(self) -> ChunkerSettings:

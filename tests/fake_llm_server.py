@@ -36,6 +36,7 @@ class Script:
     pieces: list[str] | None = None  # the streamed deltas; default: the reply word by word
     hold: threading.Event | None = None  # a stream waits for it after its first delta
     cut_after: int | None = None  # a stream breaks off (no [DONE]) after this many deltas
+    piece_delay: float = 0.0  # seconds between a stream's deltas
 
     def next_reply(self) -> str:
         return self.replies.pop(0) if self.replies else self.reply
@@ -45,6 +46,7 @@ class Script:
 class FakeLLMServer:
     script: Script = field(default_factory=Script)
     requests: list[RecordedRequest] = field(default_factory=list)
+    hung_up: threading.Event = field(default_factory=threading.Event)  # a client closed a stream before its end
     _httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -118,6 +120,7 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
                 self._event(chunk({"role": "assistant", "content": ""}, model))
                 for sent, piece in enumerate(pieces, start=1):
+                    time.sleep(script.piece_delay)
                     self._event(chunk({"content": piece}, model))
                     if sent == 1 and script.hold is not None:
                         script.hold.wait(timeout=10)
@@ -126,7 +129,7 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._event(chunk({}, model, finish_reason="stop"))
                 self.wfile.write(b"data: [DONE]\n\n")
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client closed the stream
+                server.hung_up.set()  # the client closed the stream
 
         def _event(self, payload: dict[str, Any]) -> None:
             self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())

@@ -92,6 +92,9 @@ def quick(env: dict[str, str], workdir: Path, built_index: Path) -> dict[str, Ru
         "no-index": ["search", "x", "--index", str(no_index)],
         "empty-query": ["search", "", "--index", str(built_index)],
         "eval-no-set": ["eval", "--index", str(built_index)],
+        "k-over-limit": ["ask", "mlops", "--k", "51", "--index", str(built_index)],
+        "blank-question": ["ask", "\u0085\u00a0", "--index", str(built_index)],
+        "unknown-edition": ["search", "vector databases", "--edition", "2025", "--index", str(built_index)],
     })
 
 
@@ -126,6 +129,15 @@ def test_search_without_an_index_tells_to_run_index_build(quick: dict[str, Run],
 def test_search_with_empty_query_fails_clearly(quick: dict[str, Run]) -> None:
     assert_one_line_error(quick["empty-query"], "empty")
     assert quick["empty-query"].stdout == ""
+
+
+def test_the_cli_keeps_the_request_rules_of_every_surface(quick: dict[str, Run]) -> None:
+    """k 1-50 as on HTTP and MCP, a question of only whitespace/control characters refused, an unknown
+    edition named with the valid ones (rag.query.request)."""
+    assert quick["k-over-limit"].returncode != 0 and "50" in quick["k-over-limit"].stderr
+    assert_one_line_error(quick["blank-question"], "empty")
+    assert_one_line_error(quick["unknown-edition"], "'2025'")
+    assert "2024" in quick["unknown-edition"].stderr and "2026" in quick["unknown-edition"].stderr
 
 
 def test_eval_without_golden_or_beir_fails_clearly(quick: dict[str, Run]) -> None:

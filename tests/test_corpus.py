@@ -7,7 +7,7 @@ from conftest import CORPUS
 
 from rag.core.errors import CorpusError
 from rag.core.text import clean_text
-from rag.ingest.corpus import load_corpus, parse_document
+from rag.ingest.corpus import corpus_files, load_corpus, parse_document
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +116,14 @@ def test_a_remark_inside_an_item_leaves_the_list():
     units = parse_document("g.txt", raw).units
     assert [(u.text, u.item) for u in units] == [("Docker: containers.", 0), ("Tip: learn compose first.", -1),
                                                  ("Kubernetes: orchestration.", 0)]
+
+
+def test_a_symbolic_link_in_the_corpus_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("a file outside the corpus folder\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "guide.md").write_text("# Guide\n\nSome text about machine learning.\n")
+    (corpus / "linked.txt").symlink_to(outside)
+    with pytest.raises(CorpusError, match=r"symbolic links \(linked.txt\).*not followed"):
+        corpus_files(corpus)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def call_server(index: Path, calls: list[tuple[str, dict]]):
-    """Start `rag mcp` over stdio, list its tools, make `calls`; returns (tools, results)."""
+    """Start `rag mcp` over stdio, list its tools, make `calls`; returns (tools, results, the server's version)."""
 
     async def session() -> tuple:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -25,10 +28,10 @@ def call_server(index: Path, calls: list[tuple[str, dict]]):
         )
         with open(os.devnull, "w") as errlog:
             async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as client:
-                await client.initialize()
+                version = (await client.initialize()).server_info.version
                 tools = (await client.list_tools()).tools
                 results = [await client.call_tool(name, arguments) for name, arguments in calls]
-        return tools, results
+        return tools, results, version
 
     return anyio.run(session)
 
@@ -45,12 +48,14 @@ def session(built_index: Path):
         ("ask_guides", {"question": "Which ones does it name?",
                         "earlier_questions": ["What does the 2024 guide say about vector databases?"]}),
         ("ask_guides", {"question": "Which ones does it name?", "earlier_questions": "vector databases"}),
+        ("ask_guides", {"question": "\u0085\u00a0"}),
+        ("search_guides", {"query": "vector databases", "k": 51}),
     ]
     return call_server(built_index, calls)
 
 
 def test_lists_both_tools_with_schemas(session) -> None:
-    tools, _ = session
+    tools, *_ = session
     by_name = {t.name: t for t in tools}
     assert set(by_name) == {"search_guides", "ask_guides"}
     assert by_name["search_guides"].input_schema["required"] == ["query"]
@@ -60,7 +65,7 @@ def test_lists_both_tools_with_schemas(session) -> None:
 
 
 def test_search_returns_passages_as_text_and_structured(session) -> None:
-    _, (search, *_) = session
+    _, (search, *_), _ = session
     assert not search.is_error
     results = search.structured_content["results"]
     assert len(results) == 3
@@ -69,7 +74,7 @@ def test_search_returns_passages_as_text_and_structured(session) -> None:
 
 
 def test_ask_returns_a_cited_answer(session) -> None:
-    _, (_, ask, *_) = session
+    _, (_, ask, *_), _ = session
     data = ask.structured_content
     assert not ask.is_error and not data["abstained"]
     assert "[1]" in data["answer"] and data["citations"][0]["n"] == 1
@@ -78,23 +83,45 @@ def test_ask_returns_a_cited_answer(session) -> None:
 
 
 def test_ask_abstains_with_the_nearest_passages(session) -> None:
-    _, (_, _, rust, *_) = session
+    _, (_, _, rust, *_), _ = session
     assert not rust.is_error
     assert rust.structured_content["abstained"] and rust.structured_content["nearest"]
     assert "Rust" in rust.content[0].text
 
 
 def test_ask_reads_a_follow_up_in_the_context_of_the_earlier_questions(session) -> None:
-    _, results = session
+    _, results, _ = session
     followup = results[6].structured_content
     assert not results[6].is_error and not followup["abstained"]
     assert "pinecone" in followup["answer"].lower()
     assert {c["edition"] for c in followup["citations"]} == {"2024"}
 
 
-@pytest.mark.parametrize(("position", "says"), [(3, "k"), (4, "query"), (5, "empty"), (7, "earlier_questions")])
+@pytest.mark.parametrize(("position", "says"), [(3, "k"), (4, "query"), (5, "empty"), (7, "earlier_questions"),
+                                               (8, "empty"), (9, "less than or equal to 50")])
 def test_bad_arguments_are_tool_errors_that_say_what_is_wrong(session, position: int, says: str) -> None:
-    _, results = session
+    _, results, _ = session
     bad = results[position]
     assert bad.is_error
     assert says in bad.content[0].text
+    assert "errors.pydantic.dev" not in bad.content[0].text
+
+
+def test_the_server_reports_the_project_version(session) -> None:
+    *_, version = session
+    assert version == importlib.metadata.version("guides-qa")
+
+
+def test_a_line_that_is_not_json_rpc_gets_a_json_rpc_error(built_index: Path) -> None:
+    """Malformed JSON and a lone surrogate (valid JSON to Python, not to the SDK) each get an error reply."""
+    lines = [b"this is not json\n",
+             b'{"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"x": "\\ud800"}}\n',
+             b'{"jsonrpc": "2.0", "id": 8, "method": "ping"}\n']
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "cli.main", "mcp", "--index", str(built_index),
+                           "--corpus", str(ROOT / "corpus")], input=b"".join(lines), capture_output=True, env=env,
+                          cwd=str(ROOT), timeout=300)
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r.get("id") for r in replies] == [None, 7, 8], replies
+    assert replies[0]["error"]["code"] == -32700 and replies[1]["error"]["code"] == -32700
+    assert "jsonrpc" in replies[2]  # the server still answers after both

@@ -156,3 +156,34 @@ def test_llm_generator_tokens_stream_through_the_route(service: QAService) -> No
     assert sources.startswith("\n\nSources:\n- [1] ")
     stop = next(c for c in chunks if c.choices and c.choices[0].finish_reason == "stop")
     assert [c["chunk_id"] for c in stop.model_extra["citations"]] == [top.chunk.chunk_id]
+
+
+@pytest.fixture
+def slow_llm(service: QAService) -> Iterator[tuple[FakeLLMServer, str]]:
+    """A server on the llm generator whose upstream LLM streams a long cited reply, a word every 50 ms."""
+    fake = FakeLLMServer()
+    fake.start()
+    settings = service.settings.model_copy(update={"generator": "llm", "llm_base_url": fake.base_url})
+    llm_service = QAService(settings, service.embedder)
+    top = llm_service.engine.retriever.retrieve(QUESTION, k=10)[0]
+    fake.script.reply = " ".join(q.text.rstrip(".") + " [1]." for q in top.chunk.quotes()) * 20
+    fake.script.piece_delay = 0.05
+    try:
+        with running(create_app(settings, llm_service)) as url:
+            yield fake, url
+    finally:
+        fake.stop()
+
+
+def test_a_whole_reply_stops_its_llm_when_the_client_hangs_up(slow_llm: tuple[FakeLLMServer, str]) -> None:
+    """Non-streamed, on /v1 (the openai SDK giving up) and on /ask: the upstream LLM request is closed."""
+    fake, url = slow_llm
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=2)
+    with pytest.raises(openai.APITimeoutError):
+        ask(client, ("user", QUESTION))
+    assert fake.hung_up.wait(30), "the LLM kept writing to a server whose client had gone"
+    fake.hung_up.clear()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/ask", json={"question": QUESTION}, timeout=2)
+    assert fake.hung_up.wait(30), "the LLM kept writing to a server whose client had gone"
+    assert all(r.body["stream"] for r in fake.requests)

@@ -45,9 +45,14 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The guide files of a corpus folder, sorted by name."""
+    """The guide files of a corpus folder, sorted by name. A symbolic link in it is refused: followed, it would
+    index and serve a file from anywhere on the machine."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist — create it and add .txt or .md guides (or {_OTHERS})")
+    links = sorted(p.name for p in corpus_dir.iterdir() if p.is_symlink())
+    if links:
+        raise CorpusError(f"corpus folder {corpus_dir} holds symbolic links ({', '.join(links)}): links are not followed, "
+                          "so that no file outside the folder is indexed and served — copy those files in instead")
     paths = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES)
     if not paths:
         raise CorpusError(f"corpus folder {corpus_dir} has no .txt or .md files (nor {_OTHERS}) — add guides to it")
