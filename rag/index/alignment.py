@@ -4,8 +4,8 @@ At build time, for every series with two or more editions (rag.ingest.metadata),
 pair of its editions is aligned: sections by their headings, and items — each list
 item whole, and each sentence of prose — by their text. Two nodes match when their
 embedding cosine reaches the threshold fitted for their kind on labelled pairs
-(eval/tune_alignment.py, written to rag/profiles/alignment.json), each node matched at
-most once, best pairs first. `alignment.json` in the index folder holds every pair of
+(eval/tune_alignment.py, written to rag/profiles/alignment.json) and one is the other's
+most similar node. `alignment.json` in the index folder holds every pair of
 editions: matched nodes side by side, the nodes of one edition alone. Answers that
 compare editions and `rag diff` read it; nothing else decides what the editions share.
 """
@@ -85,14 +85,11 @@ class EditionPair:
     sections: tuple[Match, ...]
     items: tuple[Match, ...]
 
-    def partner(self, node: Node) -> Node | None:
-        """The node of the other edition that `node` matches, if any."""
-        for m in self.items if node.kind == ITEM else self.sections:
-            if m.older == node:
-                return m.newer
-            if m.newer == node:
-                return m.older
-        return None
+    def partners(self, node: Node) -> list[Node]:
+        """The nodes of the other edition that `node` matches."""
+        matches = self.items if node.kind == ITEM else self.sections
+        return [m.newer if m.older == node else m.older for m in matches  # type: ignore[misc]
+                if m.older and m.newer and node in (m.older, m.newer)]
 
 
 class Alignment:
@@ -127,51 +124,24 @@ def align_guides(docs: Sequence[Document], chunks: Sequence[Chunk], encode: Enco
     for name, group in sorted(series.items()):
         for old, new in combinations(sorted(group, key=lambda d: d.edition or ""), 2):
             (old_sections, old_items), (new_sections, new_items) = nodes[old.doc], nodes[new.doc]
-            sections = match(old_sections, new_sections, vectors, thresholds.section)
-            allowed = _within_aligned_sections(old_items, new_items, sections)
-            items = match(old_items, new_items, vectors, thresholds.item, allowed)
-            pairs.append(EditionPair(name, old.edition or "", new.edition or "", old.doc, new.doc, sections, items))
+            pairs.append(EditionPair(name, old.edition or "", new.edition or "", old.doc, new.doc,
+                                     match(old_sections, new_sections, vectors, thresholds.section),
+                                     match(old_items, new_items, vectors, thresholds.item)))
     return pairs
 
 
-def _within_aligned_sections(older: Sequence[Node], newer: Sequence[Node], sections: Sequence[Match]) -> np.ndarray:
-    """Which item pairs may match: those under two matched sections (each the item's own section
-    or one above it), so an item is never matched into an unrelated chapter."""
-    matched = {(m.older.section, m.newer.section) for m in sections if m.older and m.newer}
-    old_paths = [_ancestors(n.section) for n in older]
-    new_paths = [_ancestors(n.section) for n in newer]
-    return np.array([[any((a, b) in matched for a in mine for b in theirs) for theirs in new_paths] for mine in old_paths],
-                    dtype=bool).reshape(len(older), len(newer))
-
-
-def _ancestors(path: str) -> list[str]:
-    parts = path.split(" > ")
-    return [" > ".join(parts[:k]) for k in range(1, len(parts) + 1)]
-
-
 def match(older: Sequence[Node], newer: Sequence[Node], vectors: dict[str, np.ndarray],
-          threshold: float, allowed: np.ndarray | None = None) -> tuple[Match, ...]:
-    """One-to-one matches at or above `threshold` (among the `allowed` pairs), best first; then
-    the nodes left alone."""
+          threshold: float) -> tuple[Match, ...]:
+    """Each node linked to its most similar node of the other edition when their cosine reaches `threshold` — so a node may have several partners, as when one
+    item of an edition covers what two of the other list apart; then the nodes left alone."""
     if not older or not newer:
         return tuple(Match(n, None) for n in older) + tuple(Match(None, n) for n in newer)
     sims = np.stack([vectors[n.text] for n in older]) @ np.stack([vectors[n.text] for n in newer]).T
-    if allowed is not None:
-        sims = np.where(allowed, sims, -np.inf)
-    taken_old: set[int] = set()
-    taken_new: set[int] = set()
-    found = []
-    for flat in np.argsort(-sims, axis=None, kind="stable"):
-        i, j = divmod(int(flat), len(newer))
-        if sims[i, j] < threshold:
-            break
-        if i not in taken_old and j not in taken_new:
-            taken_old.add(i)
-            taken_new.add(j)
-            found.append(Match(older[i], newer[j], round(float(sims[i, j]), 4)))
-    found.sort(key=lambda m: m.older.start if m.older else 0)
-    alone = [Match(n, None) for i, n in enumerate(older) if i not in taken_old]
-    alone += [Match(None, n) for j, n in enumerate(newer) if j not in taken_new]
+    links = {(i, int(j)) for i, j in enumerate(sims.argmax(axis=1))} | {(int(i), j) for j, i in enumerate(sims.argmax(axis=0))}
+    found = [Match(older[i], newer[j], round(float(sims[i, j]), 4)) for i, j in sorted(links) if sims[i, j] >= threshold]
+    linked_old = {m.older for m in found}
+    linked_new = {m.newer for m in found}
+    alone = [Match(n, None) for n in older if n not in linked_old] + [Match(None, n) for n in newer if n not in linked_new]
     return tuple(found + alone)
 
 
