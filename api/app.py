@@ -25,6 +25,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 
 from api.admission import AdmissionLimit
 from api.deps import Service, check_length
+from api.diff import router as diff_router
 from api.errors import BODY_ERRORS, add_error_handlers, error_responses
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(stream_router)
     app.include_router(pages_router)
     app.include_router(openai_router)
+    app.include_router(diff_router)
     add_metrics_route(app, metrics)
     return app
 

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from cli.diff import diff_command
 from cli.progress import embedding_progress
 from rag.core.errors import RagError
 from rag.retrieve.hybrid import Filters
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.command("diff")(diff_command)
 # Eval tables are wide; rich would squeeze them to 80 columns when output is piped.
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap paths

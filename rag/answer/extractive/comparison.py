@@ -52,13 +52,16 @@ class Claim:
     """One generated sentence (without markers), the names it attributes to each edition, and the
     items it rests on (to be cited, each into its own edition)."""
 
+    kind: str  # "both", "changed" or "only"
     text: str
     names: dict[str, tuple[str, ...]]
     nodes: tuple[Node, ...]
 
 
-def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[[str], str]) -> list[Claim]:
-    """The claims the alignment supports about the topic; `guide_text(doc)` is a whole guide's text."""
+def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[[str], str],
+            max_names: int | None = MAX_NAMES) -> list[Claim]:
+    """The claims the alignment supports about the topic, naming at most `max_names` items a claim
+    (None: all); `guide_text(doc)` is a whole guide's text."""
     shared: list[tuple[str, Node, Node]] = []
     changed: list[tuple[Node, Node]] = []
     alone: dict[str, list[Node]] = {pair.older: [], pair.newer: []}
@@ -79,25 +82,25 @@ def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[
             other = pair.newer_doc if o is not None else pair.older_doc
             if node is not None and node.is_list_item and not _known(node.name or "", guide_text(other), names[other]):
                 alone[node.edition].append(node)
-    return _claims(pair, shared, changed, alone)
+    return _claims(pair, shared, changed, alone, max_names)
 
 
 def _claims(pair: EditionPair, shared: list[tuple[str, Node, Node]], changed: list[tuple[Node, Node]],
-            alone: dict[str, list[Node]]) -> list[Claim]:
+            alone: dict[str, list[Node]], max_names: int | None) -> list[Claim]:
     claims = []
-    shared = _distinct_names(shared)[:MAX_NAMES]
+    shared = _distinct_names(shared)[:max_names]
     if shared:
         names = tuple(name for name, _, _ in shared)
-        claims.append(Claim(f"Both guides name {_join(names)}.", {pair.older: names, pair.newer: names},
+        claims.append(Claim("both", f"Both guides name {_join(names)}.", {pair.older: names, pair.newer: names},
                             tuple(x for _, o, n in shared for x in (o, n))))
-    for o, n in changed[:MAX_CHANGES]:
-        claims.append(Claim(f"What the {pair.older} guide calls {o.name}, the {pair.newer} guide covers as {n.name}.",
+    for o, n in changed[:max_names and MAX_CHANGES]:
+        claims.append(Claim("changed", f"What the {pair.older} guide calls {o.name}, the {pair.newer} guide covers as {n.name}.",
                             {pair.older: (o.name or "",), pair.newer: (n.name or "",)}, (o, n)))
     for edition, verb in ((pair.older, "names"), (pair.newer, "adds" if shared or changed else "names")):
-        nodes = alone[edition][:MAX_NAMES]
+        nodes = alone[edition][:max_names]
         if nodes:
             names = tuple(x.name or "" for x in nodes)
-            claims.append(Claim(f"Only the {edition} guide {verb} {_join(names)}.", {edition: names}, tuple(nodes)))
+            claims.append(Claim("only", f"Only the {edition} guide {verb} {_join(names)}.", {edition: names}, tuple(nodes)))
     return claims
 
 
