@@ -59,9 +59,9 @@ class Claim:
 
 
 def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[[str], str],
-            max_names: int | None = MAX_NAMES) -> list[Claim]:
+            max_names: int | None = MAX_NAMES, citable: Callable[[Node], bool] = lambda node: True) -> list[Claim]:
     """The claims the alignment supports about the topic, naming at most `max_names` items a claim
-    (None: all); `guide_text(doc)` is a whole guide's text."""
+    (None: all) and only `citable` items; `guide_text(doc)` is a whole guide's text."""
     shared: list[tuple[str, Node, Node]] = []
     changed: list[tuple[Node, Node]] = []
     alone: dict[str, list[Node]] = {pair.older: [], pair.newer: []}
@@ -70,6 +70,8 @@ def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[
     for m in pair.items:
         o, n = m.older, m.newer
         if not ((o is not None and older.holds(o)) or (n is not None and newer.holds(n))):
+            continue
+        if not all(citable(x) for x in (o, n) if x is not None):
             continue
         if o is not None and n is not None:
             name = next((x.name for x in (o, n) if x.name and mentions(o.text, x.name) and mentions(n.text, x.name)), None)

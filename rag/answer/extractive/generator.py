@@ -64,11 +64,12 @@ class ExtractiveGenerator:
         if not ranked:
             return Answer(answer="", abstained=True, citations=[], generator=self.name)
         groups = self._by_edition(ranked, passages, intent) if intent.both_editions else [self._pick(ranked, passages, intent)]
-        return _compose(groups, passages, self._comparison(groups), self.outline)
+        return _compose(groups, passages, self._comparison(groups, passages), self.outline)
 
-    def _comparison(self, groups: list[list[Candidate]]) -> list[Claim]:
-        """What the alignment says the two editions' parts share, change and add; none without an
-        alignment, an outline, or two editions of one series."""
+    def _comparison(self, groups: list[list[Candidate]], passages: list[ScoredChunk]) -> list[Claim]:
+        """What the alignment says the two editions' parts share, change and add, about items of the
+        passages the answer quotes (so it cites nothing more); none without an alignment, an outline,
+        or two editions of one series."""
         if len(groups) != 2 or self.alignment is None or self.outline is None:
             return []
         pair = self.alignment.between(groups[0][0].doc, groups[1][0].doc)
@@ -76,7 +77,10 @@ class ExtractiveGenerator:
             return []
         topics = {group[0].doc: Topic.of((c.section if c.unit is None else c.unit.section,
                                           c.unit.block if c.unit else -1, c.is_item) for c in group) for group in groups}
-        return compare(pair, topics[pair.older_doc], topics[pair.newer_doc], self.outline.text_of)
+        quoted = {passages[c.passage].chunk.chunk_id for group in groups for c in group}
+        outline = self.outline
+        return compare(pair, topics[pair.older_doc], topics[pair.newer_doc], outline.text_of,
+                       citable=lambda node: bool(held := {c.chunk_id for c in _chunks_over(node, outline)}) and held <= quoted)
 
     def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
         """The question's intent, and the candidate sentences best first (scored by the model)."""
