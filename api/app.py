@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.admission import AdmissionLimit
 from api.deps import Service, check_length
+from api.diff import router as diff_router
 from api.docs import add_docs
 from api.errors import BODY_ERRORS, add_error_handlers, error_responses, without_paths
 from api.limits import BodySizeLimit
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(stream_router)
     app.include_router(pages_router)
     app.include_router(openai_router)
+    app.include_router(diff_router)
     add_metrics_route(app, metrics)
     add_docs(app)
     _document_valid_names(app)

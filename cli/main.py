@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 import typer
 from rich.console import Console
 
+from cli.diff import diff_command
 from cli.tune import tune_app
 from rag.core.errors import RagError
 from rag.query.request import MAX_K, clean_question
@@ -34,6 +35,7 @@ app = typer.Typer(
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(tune_app, name="tune")
+app.command("diff")(diff_command)
 # Eval tables are wide; rich would squeeze them to 80 columns when output is piped.
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrap paths

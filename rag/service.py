@@ -184,7 +184,8 @@ class QAService:
 
     def _generator(self, index: Index) -> Generator:
         extractive = ExtractiveGenerator(self.query_encoder, load_model(index.folder),  # type: ignore[arg-type]
-                                         stored_vectors=index.sentence_vectors_of, outline=index.outline)
+                                         stored_vectors=index.sentence_vectors_of, outline=index.outline,
+                                         alignment=index.alignment)
         if self.settings.generator != "llm":
             return extractive
         from rag.answer.llm.generator import LLMGenerator

@@ -36,11 +36,16 @@ def test_citations_point_at_their_exact_source(service):
 def test_evidence_from_both_editions_says_which_edition_says_what_and_compares(service):
     question = "Which mobile and edge ML frameworks does each edition recommend?"
     passages = service.retriever().retrieve(question, k=10)
-    answer = ExtractiveGenerator(service.embedder).generate(question, passages)
+    index = service.engine.index
+    answer = ExtractiveGenerator(service.embedder, outline=index.outline, alignment=index.alignment).generate(
+        question, passages)
     assert {c.edition for c in answer.citations} == {"2024", "2026"}
     assert answer.answer.startswith("The 2024 guide says:") and "The 2026 guide adds:" in answer.answer
     comparison = answer.answer.split("\n\n")[-1]
-    assert comparison.startswith("In short, both guides name TensorFlow Lite")
+    assert comparison.startswith("Both guides name TensorFlow Lite [")
+    cited = {c.n: c.edition for c in answer.citations}
+    assert {cited[n] for n in _markers(comparison.split(".")[0])} == {"2024", "2026"}
+    assert answer.checked_sentences >= 1 and answer.failed_sentences == 0
 
 
 def test_no_passages_means_no_answer(service):

@@ -146,6 +146,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     generator: str = "extractive"
     notice: str | None = None
+    # Generated sentences (not quotes) put to the edition check (rag.answer.attribution), and those it dropped.
+    checked_sentences: int = 0
+    failed_sentences: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -35,6 +35,7 @@ from rag.core.errors import CorpusError, IndexBuildError, IndexIncompatibleError
 from rag.core.types import Document
 from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
 from rag.index import ann
+from rag.index.alignment import Thresholds, align_guides, write_alignment
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
 from rag.index.store import (
@@ -160,9 +161,11 @@ def write_documents(
     doc_files |= catalogue
     bm25 = BM25Index.build(texts, settings.bm25)
     faiss_index = previous.updated_faiss_index(hashes, vectors[: len(chunks)]) if previous else None
+    thresholds = Thresholds.load()
 
     def write(staging: Path) -> None:
         write_outline(staging, docs)
+        write_alignment(staging, align_guides(docs, chunks, embedder.encode_queries, thresholds), thresholds)
         write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
                     vectors[len(chunks) :], bm25, faiss_index)
         _write_extracted(staging, docs)

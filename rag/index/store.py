@@ -24,6 +24,7 @@ from rag.core.errors import IndexIncompatibleError, IndexNotFoundError
 from rag.core.types import Chunk
 from rag.encoders.embedding import PassageTemplate
 from rag.index import ann
+from rag.index.alignment import ALIGNMENT, Alignment
 from rag.index.bm25 import BM25Index, BM25Settings
 from rag.index.outline import OUTLINE, Outline
 from rag.ingest.chunking import ChunkerSettings
@@ -37,7 +38,7 @@ SENTENCE_VECTORS = "sentence_embeddings.npy"
 SENTENCE_OFFSETS = "sentence_offsets.npy"
 FAISS_FILE = "faiss.index"
 BM25_DIR = "bm25"
-CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS, OUTLINE)
+CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS, OUTLINE, ALIGNMENT)
 # Files up to this size are checksummed at every load; larger ones (vectors, FAISS lists of
 # big indexes) only have their size checked, and `rag index verify` checksums them all.
 CHECKSUM_AT_LOAD_BYTES = 64 << 20
@@ -115,6 +116,11 @@ class Index:
         for chunk in self.chunks:
             first.setdefault(chunk.doc, chunk)
         return [first[doc] for doc in sorted(first)]
+
+    @cached_property
+    def alignment(self) -> Alignment:
+        """The editions' sections and items matched across editions (rag.index.alignment)."""
+        return Alignment.load(self.folder)
 
     @cached_property
     def editions(self) -> frozenset[str]:

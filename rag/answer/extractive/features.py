@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer.extractive.comparison import named_terms
+from rag.answer.extractive.names import named_terms
 from rag.core.text import has_quantity, item_label, terms
 from rag.core.types import Quote, ScoredChunk, Unit
 from rag.query.intent import Intent

@@ -4,24 +4,29 @@ Offline and deterministic. Every quotable sentence of the top passages is scored
 by the fitted model (the probability that it answers the question); the best
 one comes first, and what follows depends on what the question asks for
 (rag.answer.extractive.selection): one fact gets one or two sentences, a list
-the whole list, a question about several editions each edition's part and a
-sentence comparing them (rag.answer.extractive.comparison). A question that
-names one edition is answered from that edition alone. Filler is never quoted.
+the whole list, a question about several editions each edition's part and the
+sentences comparing them, read off the edition alignment
+(rag.answer.extractive.comparison) and put to the edition check
+(rag.answer.attribution). A question that names one edition is answered from that
+edition alone. Filler is never quoted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
 
-from rag.answer.extractive.comparison import compare_editions
+from rag.answer.attribution import Statement, check
+from rag.answer.extractive.comparison import Claim, Topic, compare
 from rag.answer.extractive.features import Candidate, feature_rows
 from rag.answer.extractive.model import SelectionModel, load_model
 from rag.answer.extractive.selection import pick_fact, pick_list, quotable, with_scores
 from rag.core.text import terms
-from rag.core.types import Answer, Citation, Quote, ScoredChunk
+from rag.core.types import Answer, Chunk, Citation, Quote, ScoredChunk
 from rag.encoders.embedding import Embedder
+from rag.index.alignment import Alignment, Node
 from rag.index.outline import Outline
 from rag.query.editions import without_edition_references
 from rag.query.intent import Intent, read_intent
@@ -30,6 +35,8 @@ SentenceVectors = Callable[[str], "np.ndarray | None"]
 PASSAGES_USED = 10
 MAX_LIST_ITEMS = 8
 MAX_ITEMS_PER_EDITION = 5
+
+log = logging.getLogger(__name__)
 
 
 class ExtractiveGenerator:
@@ -43,11 +50,13 @@ class ExtractiveGenerator:
         model: SelectionModel | None = None,
         stored_vectors: SentenceVectors | None = None,
         outline: Outline | None = None,
+        alignment: Alignment | None = None,
     ) -> None:
         self.embedder = embedder
         self.model = model or load_model()
         self.stored_vectors = stored_vectors
         self.outline = outline
+        self.alignment = alignment
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
         passages = list(passages[:PASSAGES_USED])
@@ -55,7 +64,23 @@ class ExtractiveGenerator:
         if not ranked:
             return Answer(answer="", abstained=True, citations=[], generator=self.name)
         groups = self._by_edition(ranked, passages, intent) if intent.both_editions else [self._pick(ranked, passages, intent)]
-        return _compose(groups, passages)
+        return _compose(groups, passages, self._comparison(groups, passages), self.outline)
+
+    def _comparison(self, groups: list[list[Candidate]], passages: list[ScoredChunk]) -> list[Claim]:
+        """What the alignment says the two editions' parts share, change and add, about items of the
+        passages the answer quotes (so it cites nothing more); none without an alignment, an outline,
+        or two editions of one series."""
+        if len(groups) != 2 or self.alignment is None or self.outline is None:
+            return []
+        pair = self.alignment.between(groups[0][0].doc, groups[1][0].doc)
+        if pair is None:
+            return []
+        topics = {group[0].doc: Topic.of((c.section if c.unit is None else c.unit.section,
+                                          c.unit.block if c.unit else -1, c.is_item) for c in group) for group in groups}
+        quoted = {passages[c.passage].chunk.chunk_id for group in groups for c in group}
+        outline = self.outline
+        return compare(pair, topics[pair.older_doc], topics[pair.newer_doc], outline.text_of,
+                       citable=lambda node: bool(held := {c.chunk_id for c in _chunks_over(node, outline)}) and held <= quoted)
 
     def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
         """The question's intent, and the candidate sentences best first (scored by the model)."""
@@ -126,27 +151,54 @@ class ExtractiveGenerator:
         return vectors[1:] @ vectors[0]
 
 
-def _compose(groups: list[list[Candidate]], passages: list[ScoredChunk]) -> Answer:
+def _compose(groups: list[list[Candidate]], passages: list[ScoredChunk], claims: list[Claim],
+             outline: Outline | None) -> Answer:
     """Number the cited passages in order of first use and write the answer: one paragraph
-    per edition group (a bulleted list for list items), then the editions' comparison."""
+    per edition group (a bulleted list for list items), then the editions' comparison, each
+    sentence cited into the editions it names and kept only if the edition check passes."""
     numbers: dict[int, int] = {}
     for c in (c for group in groups for c in group):
         numbers.setdefault(c.passage, len(numbers) + 1)
     paragraphs = [_paragraph(group, numbers, _lead(group, position, len(groups))) for position, group in enumerate(groups)]
-    if len(groups) == 2:
-        comparison = compare_editions(
-            groups[0][0].edition or "older", groups[1][0].edition or "newer",
-            [c.quote.text for c in groups[0]], [c.quote.text for c in groups[1]],
-        )
-        if comparison:
-            markers = "".join(f"[{numbers[p]}]" for p in dict.fromkeys(c.passage for g in groups for c in g))
-            paragraphs.append(f"{comparison} {markers}")
+    statements = [_cited(claim, passages, numbers, outline) for claim in claims]
     picked = [c for group in groups for c in group]
     citations = [
         Citation.of(n, passages[i], tuple(c.quote for c in sorted(picked, key=lambda c: c.quote.start) if c.passage == i))
         for i, n in numbers.items()
     ]
-    return Answer(answer="\n\n".join(paragraphs), abstained=False, citations=citations, generator="extractive")
+    checked = check([s for s in statements if s is not None], citations)
+    for failed in checked.failed:
+        log.warning("dropped a generated sentence that fails the edition check: %s", failed.text)
+    if checked.kept:
+        paragraphs.append(" ".join(s.text for s in checked.kept))
+    return Answer(answer="\n\n".join(paragraphs), abstained=False, citations=citations, generator="extractive",
+                  checked_sentences=len(checked.kept) + len(checked.failed), failed_sentences=len(checked.failed))
+
+
+def _cited(claim: Claim, passages: list[ScoredChunk], numbers: dict[int, int], outline: Outline | None) -> Statement | None:
+    """The claim with a marker for each passage that holds an item it rests on (a passage the
+    answer did not retrieve is added, from the outline); None when no passage is known."""
+    markers = []
+    for node in claim.nodes:
+        for chunk in _chunks_over(node, outline):
+            index = next((i for i, p in enumerate(passages) if p.chunk.chunk_id == chunk.chunk_id), None)
+            if index is None:
+                passages.append(ScoredChunk(chunk=chunk, score=0.0))
+                index = len(passages) - 1
+            markers.append(numbers.setdefault(index, len(numbers) + 1))
+    if not markers:
+        return None
+    markers = sorted(set(markers))
+    return Statement(f"{claim.text[:-1]} {''.join(f'[{n}]' for n in markers)}.", claim.names)
+
+
+def _chunks_over(node: Node, outline: Outline | None) -> list[Chunk]:
+    """The chunks that hold the node's sentences, first to last."""
+    guide = outline.guides.get(node.doc) if outline else None
+    if outline is None or guide is None:
+        return []
+    held = (outline.chunk_of(node.doc, u.start) for u in guide.units if node.start <= u.start < node.end)
+    return list({c.chunk_id: c for c in held if c is not None}.values())
 
 
 def _paragraph(group: list[Candidate], numbers: dict[int, int], lead: str) -> str:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from rag.answer.extractive.comparison import named_terms
 from rag.answer.extractive.features import Candidate
 from rag.answer.extractive.model import SelectionModel
+from rag.answer.extractive.names import named_terms
 from rag.core.text import item_label, terms
 from rag.core.types import Quote, ScoredChunk, Unit
 from rag.index.outline import Outline
