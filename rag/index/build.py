@@ -16,10 +16,10 @@ import ctypes
 import errno
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import defaultdict, deque
@@ -37,8 +37,8 @@ from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
 from rag.index import ann
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
+from rag.index.passages import PASSAGES, Passages
 from rag.index.store import (
-    CHUNKS,
     FAISS_FILE,
     SENTENCE_VECTORS,
     VECTORS,
@@ -243,15 +243,17 @@ def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings
         return None
     try:
         verify_files(index_dir, old, full=False)  # never reuse vectors of a damaged index
-        rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
+        passages = Passages(index_dir / PASSAGES)
+        hashes, sentence_hashes = passages.keys()
+        passages.close()
         previous = _PreviousIndex(
             folder=index_dir,
-            hashes=[row["hash"] for row in rows],
+            hashes=hashes,
             vectors=np.load(index_dir / VECTORS, mmap_mode="r"),
-            sentence_keys=[k for row in rows for k in row["sentence_hashes"]],
+            sentence_keys=[k for keys in sentence_hashes for k in keys],
             sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
         )
-    except (OSError, ValueError, KeyError, IndexIncompatibleError) as e:
+    except (OSError, ValueError, KeyError, sqlite3.Error, IndexIncompatibleError) as e:
         log.warning("not reusing embeddings from %s: %s", index_dir, e)
         return None
     if len(previous.hashes) != len(previous.vectors) or len(previous.sentence_keys) != len(previous.sentence_vectors):
