@@ -148,11 +148,17 @@ def write_documents(
     all_texts = texts + [t for group in sentence_texts for t in group]
     keys = [_embedding_key(settings.model, t) for t in all_texts]
     previous = _previous_index(index_dir, old, settings) if old else None
-    cache = previous.vectors_by_key() if previous else {}
+    cache = previous.rows_by_key() if previous else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-    fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else []
-    fresh = dict(zip((keys[i] for i in missing), fresh))
-    vectors = np.stack([cache.get(k, fresh.get(k)) for k in keys]).astype(np.float32)
+    fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else None
+    fresh_rows = {keys[i]: j for j, i in enumerate(missing)}
+    vectors = np.empty((len(keys), settings.dim), dtype=np.float32)
+    reused = np.array([i for i, k in enumerate(keys) if k in cache], dtype=np.int64)
+    if previous is not None and len(reused):
+        vectors[reused] = previous.rows(np.array([cache[keys[i]] for i in reused], dtype=np.int64))
+    if fresh is not None:
+        new = np.array([i for i, k in enumerate(keys) if k not in cache], dtype=np.int64)
+        vectors[new] = np.asarray(fresh, dtype=np.float32)[[fresh_rows[keys[i]] for i in new]]
     hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
     catalogue = {name: digest for name, digest in (files or {}).items() if name == CATALOGUE}
@@ -216,8 +222,18 @@ class _PreviousIndex:
     sentence_keys: list[str]
     sentence_vectors: np.ndarray
 
-    def vectors_by_key(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.hashes, self.vectors)) | dict(zip(self.sentence_keys, self.sentence_vectors))
+    def rows_by_key(self) -> dict[str, int]:
+        """Embedding key → row in `rows`: chunk rows first, then sentence rows."""
+        return {k: r for r, k in enumerate(self.hashes)} | {k: len(self.hashes) + r for r, k in enumerate(self.sentence_keys)}
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of `rows` (numbered as in `rows_by_key`), read from the memory-mapped files."""
+        n = len(self.hashes)
+        out = np.empty((len(rows), self.vectors.shape[1]), dtype=np.float32)
+        chunk = rows < n
+        out[chunk] = self.vectors[rows[chunk]]
+        out[~chunk] = self.sentence_vectors[rows[~chunk] - n]
+        return out
 
     def updated_faiss_index(self, hashes: list[str], vectors: np.ndarray) -> faiss.Index | None:
         """The serving FAISS index with only the changed rows dropped and added (rag.index.ann), or
