@@ -14,6 +14,7 @@ the limits, the 503 on overload and the metrics apply to them too.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -30,6 +31,7 @@ from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from api.openai_compat import router as openai_router
 from api.pages import router as pages_router
+from api.replicas import IndexWatch
 from api.schemas import (
     AskRequest,
     AskResponse,
@@ -62,7 +64,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         metrics.watch_queue(lambda: batcher.queue_depth)
         qa.warm_up()
         app.state.rebuild = RebuildState(metrics)
+        watch = IndexWatch(qa)  # a rebuild by another worker or `rag index build` reaches this process too
         yield
+        watch.stop()
         qa.stop_inference_worker()
 
     app = FastAPI(
@@ -128,6 +132,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             queue_depth=service.batcher.queue_depth if service.batcher else 0,
             rebuild_running=request.app.state.rebuild.running.is_set(),
             last_rebuild=request.app.state.rebuild.last,
+            pid=os.getpid(),
         )
 
     @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202,

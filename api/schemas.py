@@ -180,6 +180,7 @@ class HealthResponse(BaseModel):
     queue_depth: int = Field(description="Questions waiting for the query encoder now")
     rebuild_running: bool
     last_rebuild: dict | None = None
+    pid: int | None = Field(default=None, description="The serving process (one of several under rag serve --workers)")
 
 
 class RebuildResponse(BaseModel):

@@ -212,6 +212,8 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8000,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Server processes sharing the memory-mapped index (each loads the model)")] = 1,
 ) -> None:
     """Run the HTTP service (POST /ask, POST /search, GET /health, GET /metrics); builds the index first if it is missing or out of date.
 
@@ -231,6 +233,11 @@ def serve(
         _fail(str(e))
     if report:
         out.print(f"built the index: {report.chunk_count} chunks in {report.seconds:.1f} s")
+    if workers > 1:
+        from api.replicas import serve_workers
+
+        serve_workers(settings, host, port, workers)
+        return
     uvicorn.Server(server_config(create_app(settings, service), settings, host, port)).run()
 
 

@@ -26,14 +26,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Served:
     """`rag serve` in a subprocess, with its log in a file; stopped by the test."""
 
-    def __init__(self, index: Path, log: Path, **env: str) -> None:
+    def __init__(self, index: Path, log: Path, *args: str, corpus: Path = ROOT / "corpus", **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         environment = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_MAX_BODY_BYTES": str(BODY_LIMIT),
                        "RAG_REQUEST_READ_TIMEOUT_S": str(READ_TIMEOUT), "RAG_KEEP_ALIVE_TIMEOUT_S": "1", **env}
         cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(self.port),
-               "--corpus", str(ROOT / "corpus"), "--index", str(index)]
+               "--corpus", str(corpus), "--index", str(index), *args]
         self.proc = subprocess.Popen(cmd, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while True:
