@@ -31,7 +31,7 @@ from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from api.openai_compat import router as openai_router
 from api.pages import router as pages_router
-from api.replicas import IndexWatch
+from api.replicas import IndexWatch, probes
 from api.schemas import (
     AskRequest,
     AskResponse,
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(stream_router)
     app.include_router(pages_router)
     app.include_router(openai_router)
+    app.include_router(probes)
     add_metrics_route(app, metrics)
     return app
 

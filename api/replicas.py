@@ -1,4 +1,4 @@
-"""More than one serving process: `rag serve --workers N`, and the index watch every process runs.
+"""More than one serving process: `rag serve --workers N`, the index watch every process runs, and the probes.
 
 `serve_workers` runs N uvicorn worker processes on one socket. Each builds its
 own app from the environment (`worker_app`): its own model, batching worker and
@@ -9,6 +9,8 @@ new folder and swaps it in with one rename (rag.index.build). Every process
 watches that path (`IndexWatch`) and loads the new version when the folder
 behind it changes, so one rebuild, wherever it ran (a worker's
 POST /index/rebuild, or `rag index build`), reaches all of them.
+
+`/livez` and `/readyz` are the probes a Kubernetes deployment (or Ray Serve) asks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import os
 import threading
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from api.server import TimedH11Protocol, quiet_out_of_files_errors, server_options
 from rag.core.errors import RagError
@@ -52,6 +55,22 @@ class IndexWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+probes = APIRouter(tags=["probes"])
+
+
+@probes.get("/livez", summary="Liveness: the process answers (a Kubernetes liveness probe)")
+async def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@probes.get("/readyz", summary="Readiness: 200 once the index is loaded and questions can be encoded, else 503",
+            responses={503: {"description": "still starting"}})
+async def readyz(request: Request) -> JSONResponse:
+    service: QAService | None = getattr(request.app.state, "service", None)
+    ready = service is not None and service.ready
+    return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
 
 
 class WorkerH11Protocol(TimedH11Protocol):

@@ -60,6 +60,11 @@ class QAService:
         self._rebuild_lock = threading.Lock()
 
     @property
+    def ready(self) -> bool:
+        """An index is loaded and questions have their encoder worker: requests can be served."""
+        return self._engine is not None and self.batcher is not None
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = self._load()

@@ -56,3 +56,35 @@ class Served:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def health_by_pid(url: str, wanted: int, seconds: float = 60) -> dict[int, dict]:
+    """/health over fresh connections until `wanted` processes have answered (or `seconds` passed): requests
+    spread over a server's processes by connection (--workers) or by request (Ray Serve)."""
+    seen: dict[int, dict] = {}
+    deadline = time.monotonic() + seconds
+    while len(seen) < wanted and time.monotonic() < deadline:
+        with httpx.Client() as client:
+            body = client.get(f"{url}/health", timeout=10).json()
+        seen[body["pid"]] = body
+    return seen
+
+
+def build_index(corpus: Path, index: Path) -> None:
+    """`rag index build` in its own process, as an operator runs it beside a server."""
+    subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "index", "build", "--corpus", str(corpus),
+                    "--index", str(index)], check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def rebuild_reaches_all(url: str, corpus: Path, index: Path, before: dict[int, dict], seconds: float = 30) -> None:
+    """Add a guide, build beside the running server, and wait until every process in `before` serves the new index."""
+    (corpus / "zz_extra.md").write_text("# Extra\n\n## Zorblaxian tools\n\nThe Zorblaxian toolkit trains models on "
+                                       "quantum abacus clusters every night.\n")
+    build_index(corpus, index)
+    deadline = time.monotonic() + seconds
+    while True:  # each process notices the swapped folder within a second or so (api.replicas.IndexWatch)
+        after = health_by_pid(url, len(before))
+        if set(after) == set(before) and all(after[p]["chunk_count"] > before[p]["chunk_count"] for p in after):
+            return
+        assert time.monotonic() < deadline, f"not every process serves the new index: {after}"
+        time.sleep(0.5)
