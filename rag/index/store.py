@@ -33,6 +33,7 @@ from rag.index import ann
 from rag.index.bm25 import BM25Index, BM25Settings
 from rag.index.outline import OUTLINE, Outline
 from rag.index.passages import PASSAGES, Passages, write_passages
+from rag.index.rows import RowFile
 from rag.ingest.chunking import ChunkerSettings
 from rag.ingest.metadata import CATALOGUE
 
@@ -94,11 +95,11 @@ class Index:
     folder: Path
     manifest: IndexManifest
     chunks: Passages
-    vectors: np.ndarray
+    vectors: RowFile
     faiss_index: faiss.Index
     bm25: BM25Index
     # Chunk row r's sentences are rows offsets[r]:offsets[r + 1] of sentence_vectors.
-    sentence_vectors: np.ndarray
+    sentence_vectors: RowFile
     sentence_offsets: np.ndarray
 
     def __len__(self) -> int:
@@ -123,7 +124,7 @@ class Index:
         row = self.chunks.row_of(chunk_id)
         if row is None:
             return None
-        return np.asarray(self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]])
+        return self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]]
 
     def sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """For each chunk row: the highest cosine between the query and one of its sentences,
@@ -133,8 +134,7 @@ class Index:
         if len(rows) == 0 or lengths.sum() == 0:
             return np.zeros(len(rows)), [np.zeros(0) for _ in rows]
         bounds = np.cumsum(lengths)
-        members = np.repeat(starts - bounds + lengths, lengths) + np.arange(bounds[-1])
-        scores = self.sentence_vectors[members] @ query_vector
+        scores = self.sentence_vectors.ranges(starts, ends) @ query_vector
         return np.maximum.reduceat(scores, bounds - lengths), np.split(scores, bounds[:-1])
 
     def best_sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -214,13 +214,13 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
         passages = Passages(folder / PASSAGES)
     except sqlite3.Error as e:
         raise IndexIncompatibleError(f"{folder / PASSAGES} is unreadable — {DAMAGED_HINT}") from e
-    vectors = np.load(folder / VECTORS, mmap_mode="r")  # FAISS holds its own copy; don't hold two
+    vectors = RowFile(folder / VECTORS)  # read by row: FAISS has its own copy, memory-mapped
     faiss_index = ann.read_index(folder / FAISS_FILE)
     try:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:
         raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {DAMAGED_HINT}") from e
-    sentence_vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
+    sentence_vectors = RowFile(folder / SENTENCE_VECTORS)
     sentence_offsets = np.load(folder / SENTENCE_OFFSETS)
     sizes = {len(passages), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
     if len(sizes) != 1 or vectors.shape[1] != settings.dim or sentence_offsets[-1] != len(sentence_vectors):
