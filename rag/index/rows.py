@@ -64,16 +64,18 @@ class RowFile:
 
     def ranges(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Rows starts[0]:ends[0], then starts[1]:ends[1], ..., one read per range."""
-        if getattr(self, "_whole", None) is not None:
-            return np.concatenate([self._whole[a:b] for a, b in zip(np.asarray(starts).tolist(), np.asarray(ends).tolist())]
-                                  or [self._whole[:0]])
-        lengths = np.asarray(ends) - np.asarray(starts)
+        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        lengths = ends - starts
+        whole = getattr(self, "_whole", None)  # None while __init__ reads it
+        if whole is not None:
+            bounds = np.cumsum(lengths)
+            return whole[np.repeat(starts - bounds + lengths, lengths) + np.arange(bounds[-1] if len(bounds) else 0)]
         out = np.empty((int(lengths.sum()), self.shape[1]), dtype=self.dtype)
         if not out.size:
             return out
         flat = memoryview(out).cast("B")
         at = 0
-        for start, length in zip(np.asarray(starts).tolist(), lengths.tolist()):
+        for start, length in zip(starts.tolist(), lengths.tolist()):
             if not 0 <= start <= start + length <= self.shape[0]:
                 raise IndexError(f"rows {start}:{start + length} of {self.shape[0]}")
             size = length * self._row_bytes
