@@ -78,7 +78,7 @@ def terms(texts: list[str], stemmer: str = "english", stopwords: str = "en") -> 
 @lru_cache(maxsize=1 << 16)
 def _terms_of(text: str, stemmer: str, stopwords: str) -> tuple[str, ...]:
     # Cached: a bm25s.tokenize call costs ~0.1 ms before its first word (it sets up progress bars even when
-    # hidden), and under load it was a tenth of the server's CPU (bench/README.md, "Profile").
+    # hidden), and under load it was 5-13% of the server's CPU samples (bench/README.md, "Profile").
     return tuple(_tokenize([text], stemmer, stopwords)[0])
 
 
