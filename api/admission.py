@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import error, headers_of, status_of
 from rag.core.errors import OverloadedError
 
-EXEMPT = frozenset({"/health", "/metrics", "/openapi.json", "/docs"})
+EXEMPT = frozenset({"/health", "/livez", "/readyz", "/metrics", "/openapi.json", "/docs"})
 
 
 class AdmissionLimit:

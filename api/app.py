@@ -14,6 +14,7 @@ the limits, the 503 on overload and the metrics apply to them too.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -33,6 +34,7 @@ from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from api.openai_compat import router as openai_router
 from api.pages import router as pages_router
+from api.replicas import IndexWatch, probes
 from api.schemas import (
     AskRequest,
     AskResponse,
@@ -77,7 +79,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             log.warning("the index is older than the corpus (%s): rebuilding it in the background, serving the old "
                         "one meanwhile", staleness.files)
             app.state.rebuild.start(qa, build_progress)
+        watch = IndexWatch(qa)  # a rebuild by another worker or `rag index build` reaches this process too
         yield
+        watch.stop()
         qa.stop_inference_worker()
 
     app = FastAPI(
@@ -98,6 +102,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(pages_router)
     app.include_router(openai_router)
     app.include_router(diff_router)
+    app.include_router(probes)
     add_metrics_route(app, metrics)
     add_docs(app)
     _document_valid_names(app)
@@ -178,6 +183,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             last_rebuild=request.app.state.rebuild.last,
             stale_index=StaleIndexOut.of(service.staleness()),
             guides=[GuideOut(doc=g.doc, title=g.title, edition=g.edition, series=g.series) for g in index.guides],
+            pid=os.getpid(),
         )
 
     @app.post("/index/rebuild", response_model=RebuildResponse, status_code=202,

@@ -207,6 +207,7 @@ class HealthResponse(BaseModel):
     last_rebuild: dict | None = None
     stale_index: StaleIndexOut | None = Field(default=None, description=_STALE)
     guides: list[GuideOut] = Field(default=[], description="The guides the index holds: file, title, edition")
+    pid: int | None = Field(default=None, description="The serving process (one of several under rag serve --workers)")
 
 
 class RebuildResponse(BaseModel):

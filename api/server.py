@@ -123,7 +123,12 @@ def quiet_out_of_files_errors(interval_s: float = 60.0) -> None:
 def server_config(app, settings: Settings, host: str = "127.0.0.1", port: int = 8000, **overrides) -> uvicorn.Config:
     """The uvicorn configuration `rag serve` runs with: the limits in `settings`, h11 with a read timeout."""
     quiet_out_of_files_errors()
-    options = dict(
+    return uvicorn.Config(app, **{**server_options(settings, host, port), **overrides})
+
+
+def server_options(settings: Settings, host: str, port: int) -> dict:
+    """uvicorn's options for `rag serve` (see `server_config`)."""
+    return dict(
         host=host,
         port=port,
         http=protocol_with_timeout(settings.request_read_timeout_s, settings.request_deadline_s),
@@ -135,4 +140,3 @@ def server_config(app, settings: Settings, host: str = "127.0.0.1", port: int = 
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         log_level="info",
     )
-    return uvicorn.Config(app, **{**options, **overrides})

@@ -109,8 +109,8 @@ class Server:
         raise RuntimeError("server did not come up")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of the server and every process under it (`--workers N` serves from child processes)."""
+        return sum(_cpu_seconds(pid) for pid in _process_tree(self.proc.pid))
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -128,6 +128,36 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         return time.monotonic() - started
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (field 3 on); [] once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
+def _process_tree(root: int) -> list[int]:
+    parents = {int(p.name): _stat(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, f in parents.items() if f and int(f[1]) in frontier]
+        tree += frontier
+    return tree
+
+
+def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """Sample the server and its child processes with py-spy for `seconds`, folded stacks (--format raw) into `out`."""
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--format", "raw",
+                             "--rate", "100",
+                             "--duration", str(int(seconds)), "--output", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 async def run_level(url: str, clients: int, qs: list[str], max_requests: int, seconds: float) -> dict[str, Any]:
@@ -280,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                         "RAG_QUERY_ENCODER=onnx-int8")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for `rag serve`")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--profile", type=Path, help="after the levels, py-spy the server under the last level's load again; "
+                        "folded stacks to this file")
     args = parser.parse_args(argv)
 
     code = args.code.resolve()
@@ -299,13 +331,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server.wait_ready()
             asyncio.run(run_level(server.url, 2, qs, 40, 10))  # warm-up
-            for clients in (int(c) for c in args.clients.split(",")):
+            levels = [int(c) for c in args.clients.split(",")]
+            for clients in levels:
                 cpu = server.cpu_seconds()
                 level = asyncio.run(run_level(server.url, clients, qs, args.requests, args.seconds))
                 level["server_cores"] = (server.cpu_seconds() - cpu) / level["seconds"]
                 log(f"{clients} clients: {level['throughput']:.1f} req/s, p99 {level['p99_ms']} ms, "
                     f"failed {level['failed']}")
                 results["levels"].append(level)
+            if args.profile:  # a run of its own: sampling costs the server some CPU, the table's figures are clean
+                spy = py_spy(server.proc.pid, args.seconds, args.profile)
+                results["profiled_level"] = asyncio.run(run_level(server.url, levels[-1], qs, args.requests, args.seconds))
+                spy.wait()
+                log(f"py-spy profile of {levels[-1]} clients: {args.profile} (bench/profile_summary.py reads it)")
             if args.hostile:
                 log("hostile input")
                 results["hostile"] = hostile(server, args.body_mib, 200)

@@ -245,6 +245,10 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8000,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Server processes sharing the memory-mapped index (each loads the model)")] = 1,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Serve on Ray Serve at this cluster address ('local' starts one)")] = None,
+    replicas: Annotated[int, typer.Option("--replicas", min=1, max=64, help="Ray Serve replicas (with --ray)")] = 2,
 ) -> None:
     """Run the HTTP service (POST /ask, POST /search, GET /health, GET /metrics); builds the index first if it is missing or out of date.
 
@@ -265,8 +269,22 @@ def serve(
     if report:
         out.print(f"built the index: {report.chunk_count} chunks in {report.seconds:.1f} s")
     progress = partial(embedding_progress, label="rebuilding the index in the background: embedding")
-    app = create_app(service.settings, service, build_progress=progress)
-    uvicorn.Server(server_config(app, service.settings, host, port)).run()
+    settings = service.settings
+    if ray is not None:
+        from api.ray_serve import serve_on_ray
+
+        try:
+            serve_on_ray(settings, ray, replicas, host, port)
+        except RagError as e:
+            _fail(str(e))
+        return
+    if workers > 1:
+        from api.replicas import serve_workers
+
+        serve_workers(settings, host, port, workers)
+        return
+    app = create_app(settings, service, build_progress=progress)
+    uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
 @app.command("mcp")

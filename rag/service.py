@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class Engine:
     index: Index
     retriever: HybridRetriever
     pipeline: QAPipeline
+    folder_id: tuple[int, int] | None = None  # (device, inode) of the index folder it was loaded from
 
 
 class QAService:
@@ -62,6 +64,11 @@ class QAService:
         self._engine: Engine | None = None
         self._rebuild_lock = threading.Lock()
         self._corpus = CorpusWatch(settings.corpus_dir)
+
+    @property
+    def ready(self) -> bool:
+        """An index is loaded and questions have their encoder worker: requests can be served."""
+        return self._engine is not None and self.batcher is not None
 
     @property
     def engine(self) -> Engine:
@@ -158,20 +165,36 @@ class QAService:
         check_names(editions, index.editions, "edition")
         return Filters.of(docs, editions)
 
+    def reload_if_swapped(self) -> bool:
+        """Load the index again if its folder was swapped for a newer build since it was loaded (by this
+        process, another worker, or `rag index build`); True if it was. A newer index that does not
+        load leaves the current one serving (the error is raised)."""
+        engine = self._engine
+        if engine is None or folder_id(self.settings.index_dir) in (None, engine.folder_id):
+            return False
+        with self._rebuild_lock:
+            self._engine = self._load()
+        return True
+
     def retriever(self, mode: RetrievalMode | None = None) -> HybridRetriever:
         if mode is None or mode == self.settings.retrieval_mode:
             return self.engine.retriever
         return self.settings.retriever(self.engine.index, self.query_encoder, mode)
 
-    def _load(self, folder: Path | None = None) -> Engine:
-        index = load_index(folder or self.settings.index_dir, self.settings.index_settings(self.embedder))
+    def _load(self) -> Engine:
+        folder = self.settings.index_dir
+        while True:  # a build swapping the folder in the middle of the load: load the new one whole
+            loaded_from = folder_id(folder)
+            index = load_index(folder, self.settings.index_settings(self.embedder))
+            if folder_id(folder) == loaded_from:
+                break
         self._check_query_encoder(index)
         retriever = self.settings.retriever(index, self.query_encoder)
         pipeline = QAPipeline(
             retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
             NearTerms(self.query_encoder), load_abstention(index.folder),  # type: ignore[arg-type]
         )
-        return Engine(index, retriever, pipeline)
+        return Engine(index, retriever, pipeline, loaded_from)
 
     def _check_query_encoder(self, index: Index) -> None:
         """Questions must land in the passages' vector space: the same model, the same width."""
@@ -194,3 +217,12 @@ class QAService:
         return LLMGenerator(s.llm_base_url, s.llm_model, s.llm_api_key.get_secret_value(), s.llm_timeout,
                             s.llm_context_tokens, fallback=extractive, topic=index.outline.topic())
 
+
+
+def folder_id(folder: Path) -> tuple[int, int] | None:
+    """What tells one index folder from the next build swapped in at the same path; None while there is none."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -70,6 +70,19 @@ def _stemmer(language: str) -> Stemmer.Stemmer:
 def terms(texts: list[str], stemmer: str = "english", stopwords: str = "en") -> list[list[str]]:
     """The stemmed content words of each text, stop-words dropped: the words BM25 indexes and
     every word-overlap test compares."""
+    if len(texts) == 1:  # the per-sentence overlap tests of every answer: the same guide sentences again and again
+        return [list(_terms_of(texts[0], stemmer, stopwords))]
+    return _tokenize(texts, stemmer, stopwords)
+
+
+@lru_cache(maxsize=1 << 16)
+def _terms_of(text: str, stemmer: str, stopwords: str) -> tuple[str, ...]:
+    # Cached: a bm25s.tokenize call costs ~0.1 ms before its first word (it sets up progress bars even when
+    # hidden), and under load it was 5-13% of the server's CPU samples (bench/README.md, "Profile").
+    return tuple(_tokenize([text], stemmer, stopwords)[0])
+
+
+def _tokenize(texts: list[str], stemmer: str, stopwords: str) -> list[list[str]]:
     tokens = bm25s.tokenize(texts, stopwords=stopwords, stemmer=_stemmer(stemmer), return_ids=False, show_progress=False)
     return [list(t) for t in tokens]
 

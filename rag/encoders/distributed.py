@@ -81,24 +81,9 @@ class RayEncoder:
             ray.shutdown()
 
     def _connect(self) -> None:
-        import ray
-
         import rag
 
-        runtime_env = {"py_modules": [str(Path(rag.__file__).parent)]}
-        if self.address not in (LOCAL, "auto"):
-            _check_reachable(self.address)
-        try:
-            if self.address == LOCAL:
-                ray.init(num_cpus=self.local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
-                         runtime_env=runtime_env, log_to_driver=False, configure_logging=False,
-                         _node_ip_address=LOOPBACK)
-            else:
-                ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=False, configure_logging=False,
-                         **_driver_address(self.address))
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise IndexBuildError(f"cannot connect to Ray at {self.address!r} ({e}) — start it with 'ray start --head' "
-                                  "or pass --ray local") from e
+        connect(self.address, [Path(rag.__file__).parent], self.local_cpus)
 
     def _encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None) -> np.ndarray:
         import ray
@@ -118,6 +103,26 @@ class RayEncoder:
             if on_batch:
                 on_batch(len(block))
         return vectors
+
+
+def connect(address: str, packages: list[Path], local_cpus: int | None = None) -> None:
+    """Join the Ray cluster at `address` ("local" starts one in this process, "auto" finds a running one),
+    shipping `packages` (folders of Python packages) to its workers."""
+    import ray
+
+    runtime_env = {"py_modules": [str(p) for p in packages]}
+    if address not in (LOCAL, "auto"):
+        _check_reachable(address)
+    try:
+        if address == LOCAL:
+            ray.init(num_cpus=local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
+                     runtime_env=runtime_env, log_to_driver=False, configure_logging=False, _node_ip_address=LOOPBACK)
+        else:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, configure_logging=False,
+                     **_driver_address(address))
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise IndexBuildError(f"cannot connect to Ray at {address!r} ({e}) — start it with 'ray start --head' "
+                              "or pass --ray local") from e
 
 
 def _driver_address(address: str) -> dict[str, str]:

@@ -57,7 +57,8 @@ class BM25Index:
 
     @classmethod
     def load(cls, folder: Path, settings: BM25Settings) -> BM25Index:
-        return cls(bm25s.BM25.load(str(folder)), settings)
+        """Memory-mapped: a query reads only its terms' postings, so a large index costs no memory to load."""
+        return cls(bm25s.BM25.load(str(folder), mmap=True), settings)
 
     @property
     def size(self) -> int:

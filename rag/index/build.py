@@ -16,10 +16,10 @@ import ctypes
 import errno
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import defaultdict, deque
@@ -38,8 +38,8 @@ from rag.index import ann
 from rag.index.alignment import Thresholds, align_guides, write_alignment
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
+from rag.index.passages import PASSAGES, Passages
 from rag.index.store import (
-    CHUNKS,
     FAISS_FILE,
     SENTENCE_VECTORS,
     VECTORS,
@@ -149,11 +149,17 @@ def write_documents(
     all_texts = texts + [t for group in sentence_texts for t in group]
     keys = [_embedding_key(settings.model, t) for t in all_texts]
     previous = _previous_index(index_dir, old, settings) if old else None
-    cache = previous.vectors_by_key() if previous else {}
+    cache = previous.rows_by_key() if previous else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-    encoded = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else np.empty((0, 0), np.float32)
-    fresh = dict(zip((keys[i] for i in missing), encoded))
-    vectors = np.stack([cache[k] if k in cache else fresh[k] for k in keys]).astype(np.float32)
+    fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else None
+    fresh_rows = {keys[i]: j for j, i in enumerate(missing)}
+    vectors = np.empty((len(keys), settings.dim), dtype=np.float32)
+    reused = np.array([i for i, k in enumerate(keys) if k in cache], dtype=np.int64)
+    if previous is not None and len(reused):
+        vectors[reused] = previous.rows(np.array([cache[keys[i]] for i in reused], dtype=np.int64))
+    if fresh is not None:
+        new = np.array([i for i, k in enumerate(keys) if k not in cache], dtype=np.int64)
+        vectors[new] = np.asarray(fresh, dtype=np.float32)[[fresh_rows[keys[i]] for i in new]]
     hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
     catalogue = {name: digest for name, digest in (files or {}).items() if name == CATALOGUE}
@@ -219,8 +225,18 @@ class _PreviousIndex:
     sentence_keys: list[str]
     sentence_vectors: np.ndarray
 
-    def vectors_by_key(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.hashes, self.vectors)) | dict(zip(self.sentence_keys, self.sentence_vectors))
+    def rows_by_key(self) -> dict[str, int]:
+        """Embedding key → row in `rows`: chunk rows first, then sentence rows."""
+        return {k: r for r, k in enumerate(self.hashes)} | {k: len(self.hashes) + r for r, k in enumerate(self.sentence_keys)}
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of `rows` (numbered as in `rows_by_key`), read from the memory-mapped files."""
+        n = len(self.hashes)
+        out = np.empty((len(rows), self.vectors.shape[1]), dtype=np.float32)
+        chunk = rows < n
+        out[chunk] = self.vectors[rows[chunk]]
+        out[~chunk] = self.sentence_vectors[rows[~chunk] - n]
+        return out
 
     def updated_faiss_index(self, hashes: list[str], vectors: np.ndarray) -> faiss.Index | None:
         """The serving FAISS index with only the changed rows dropped and added (rag.index.ann), or
@@ -246,15 +262,17 @@ def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings
         return None
     try:
         verify_files(index_dir, old, full=False)  # never reuse vectors of a damaged index
-        rows = [json.loads(line) for line in (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()]
+        passages = Passages(index_dir / PASSAGES)
+        hashes, sentence_hashes = passages.keys()
+        passages.close()
         previous = _PreviousIndex(
             folder=index_dir,
-            hashes=[row["hash"] for row in rows],
+            hashes=hashes,
             vectors=np.load(index_dir / VECTORS, mmap_mode="r"),
-            sentence_keys=[k for row in rows for k in row["sentence_hashes"]],
+            sentence_keys=[k for keys in sentence_hashes for k in keys],
             sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
         )
-    except (OSError, ValueError, KeyError, IndexIncompatibleError) as e:
+    except (OSError, ValueError, KeyError, sqlite3.Error, IndexIncompatibleError) as e:
         log.warning("not reusing embeddings from %s: %s", index_dir, e)
         return None
     if len(previous.hashes) != len(previous.vectors) or len(previous.sentence_keys) != len(previous.sentence_vectors):

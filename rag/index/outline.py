@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,24 +43,24 @@ def write_outline(folder: Path, docs: Sequence[Document]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+#: The chunk of a guide that holds a raw offset, or None (rag.index.passages.Passages.at).
+ChunkAt = Callable[[str, int], Chunk | None]
+
+
 class Outline:
     """The guides' units, looked up by raw offset, block, or the chunk that holds them."""
 
-    def __init__(self, guides: Sequence[GuideOutline], chunks: Sequence[Chunk]) -> None:
+    def __init__(self, guides: Sequence[GuideOutline], chunk_at: ChunkAt) -> None:
         self.guides = {g.doc: g for g in guides}
         self._starts = {g.doc: [u.start for u in g.units] for g in guides}
         self._blocks: dict[tuple[str, int], list[Unit]] = defaultdict(list)
         for g in guides:
             for u in g.units:
                 self._blocks[(g.doc, u.block)].append(u)
-        by_doc: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for row, c in enumerate(chunks):
-            by_doc[c.doc].append((c.start, row))
-        self._chunk_starts = {doc: sorted(rows) for doc, rows in by_doc.items()}
-        self._chunks = chunks
+        self._chunk_at = chunk_at
 
     @classmethod
-    def load(cls, folder: Path, chunks: Sequence[Chunk]) -> Outline:
+    def load(cls, folder: Path, chunk_at: ChunkAt) -> Outline:
         path = folder / OUTLINE
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
         guides = [
@@ -68,7 +68,7 @@ class Outline:
                          tuple(Unit(sec, s, e, t, fill, b, i) for s, e, t, sec, b, i, fill in r["units"]))
             for r in rows
         ]
-        return cls(guides, chunks)
+        return cls(guides, chunk_at)
 
     def topic(self) -> str:
         """What the index holds, for prompts and descriptions: the guides' titles, with their
@@ -95,10 +95,7 @@ class Outline:
 
     def chunk_of(self, doc: str, start: int) -> Chunk | None:
         """The chunk of `doc` that holds raw offset `start`."""
-        rows = self._chunk_starts.get(doc, [])
-        i = bisect_right(rows, (start, 1 << 62)) - 1
-        chunk = self._chunks[rows[i][1]] if i >= 0 else None
-        return chunk if chunk is not None and chunk.start <= start < chunk.end else None
+        return self._chunk_at(doc, start)
 
     def text_of(self, doc: str) -> str:
         """All the guide's sentences, joined: what the guide says anywhere."""

@@ -1,15 +1,21 @@
 """The index folder: manifest, row-aligned chunks and vectors, FAISS and BM25 files.
 
 Everything in it is a plain file readable without our code (JSON, JSONL, .npy,
-FAISS's own format, bm25s's arrays). Loading verifies the manifest against the
+SQLite, FAISS's own format, bm25s's arrays). Loading verifies the manifest against the
 code's settings and the files against the manifest's checksums, so a stale,
 damaged or mismatched index is refused instead of giving silently wrong results.
+
+Loading parses nothing but the manifest: the passages are read by row from
+passages.sqlite (rag.index.passages), the vectors and the FAISS index are
+memory-mapped, so a server starts in the same time at any corpus size.
+chunks.jsonl holds the same records for readers without our code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -27,10 +33,12 @@ from rag.index import ann
 from rag.index.alignment import ALIGNMENT, Alignment
 from rag.index.bm25 import BM25Index, BM25Settings
 from rag.index.outline import OUTLINE, Outline
+from rag.index.passages import PASSAGES, Passages, write_passages
+from rag.index.rows import RowFile
 from rag.ingest.chunking import ChunkerSettings
 from rag.ingest.metadata import CATALOGUE
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: passages.sqlite
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "embeddings.npy"
@@ -38,7 +46,7 @@ SENTENCE_VECTORS = "sentence_embeddings.npy"
 SENTENCE_OFFSETS = "sentence_offsets.npy"
 FAISS_FILE = "faiss.index"
 BM25_DIR = "bm25"
-CHECKSUMMED = (CHUNKS, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS, OUTLINE, ALIGNMENT)
+CHECKSUMMED = (CHUNKS, PASSAGES, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS, OUTLINE, ALIGNMENT)
 # Files up to this size are checksummed at every load; larger ones (vectors, FAISS lists of
 # big indexes) only have their size checked, and `rag index verify` checksums them all.
 CHECKSUM_AT_LOAD_BYTES = 64 << 20
@@ -87,13 +95,12 @@ class Index:
 
     folder: Path
     manifest: IndexManifest
-    chunks: list[Chunk]
-    hashes: list[str]
-    vectors: np.ndarray
+    chunks: Passages
+    vectors: RowFile
     faiss_index: faiss.Index
     bm25: BM25Index
     # Chunk row r's sentences are rows offsets[r]:offsets[r + 1] of sentence_vectors.
-    sentence_vectors: np.ndarray
+    sentence_vectors: RowFile
     sentence_offsets: np.ndarray
 
     def __len__(self) -> int:
@@ -107,7 +114,7 @@ class Index:
     @cached_property
     def outline(self) -> Outline:
         """The guides' sentences with their sections, lists and items (rag.index.outline)."""
-        return Outline.load(self.folder, self.chunks)
+        return Outline.load(self.folder, self.chunks.at)
 
     @cached_property
     def guides(self) -> list[Chunk]:
@@ -124,18 +131,14 @@ class Index:
 
     @cached_property
     def editions(self) -> frozenset[str]:
-        return frozenset(c.edition for c in self.chunks if c.edition)
-
-    @cached_property
-    def _rows(self) -> dict[str, int]:
-        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        return self.chunks.editions()
 
     def sentence_vectors_of(self, chunk_id: str) -> np.ndarray | None:
         """Stored vectors of a chunk's sentences, in `chunk.quotes()` order; None if unknown."""
-        row = self._rows.get(chunk_id)
+        row = self.chunks.row_of(chunk_id)
         if row is None:
             return None
-        return np.asarray(self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]])
+        return self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]]
 
     def sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """For each chunk row: the highest cosine between the query and one of its sentences,
@@ -145,8 +148,7 @@ class Index:
         if len(rows) == 0 or lengths.sum() == 0:
             return np.zeros(len(rows)), [np.zeros(0) for _ in rows]
         bounds = np.cumsum(lengths)
-        members = np.repeat(starts - bounds + lengths, lengths) + np.arange(bounds[-1])
-        scores = self.sentence_vectors[members] @ query_vector
+        scores = self.sentence_vectors.ranges(starts, ends) @ query_vector
         return np.maximum.reduceat(scores, bounds - lengths), np.split(scores, bounds[:-1])
 
     def best_sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -176,6 +178,7 @@ def write_index(
         for chunk, digest, sentence_digests in zip(chunks, hashes, sentence_hashes, strict=True):
             row = {**chunk.to_json(), "hash": digest, "sentence_hashes": sentence_digests}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_passages(folder / PASSAGES, chunks, hashes, sentence_hashes)
     np.save(folder / VECTORS, vectors.astype(np.float32))
     np.save(folder / SENTENCE_VECTORS, sentence_vectors.astype(np.float32))
     np.save(folder / SENTENCE_OFFSETS, np.cumsum([0] + [len(h) for h in sentence_hashes]).astype(np.int64))
@@ -221,23 +224,25 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
             f"index in {folder} was built with other settings ({_settings_diff(manifest.settings, settings)}) — {REBUILD_HINT}"
         )
     verify_files(folder, manifest, full=False)
-    rows = [json.loads(line) for line in (folder / CHUNKS).read_text(encoding="utf-8").splitlines()]
-    vectors = np.load(folder / VECTORS, mmap_mode="r")  # FAISS holds its own copy; don't hold two
+    try:
+        passages = Passages(folder / PASSAGES)
+    except sqlite3.Error as e:
+        raise IndexIncompatibleError(f"{folder / PASSAGES} is unreadable — {DAMAGED_HINT}") from e
+    vectors = RowFile(folder / VECTORS)  # read by row: FAISS has its own copy, memory-mapped
     faiss_index = ann.read_index(folder / FAISS_FILE)
     try:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:
         raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {DAMAGED_HINT}") from e
-    sentence_vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
+    sentence_vectors = RowFile(folder / SENTENCE_VECTORS)
     sentence_offsets = np.load(folder / SENTENCE_OFFSETS)
-    sizes = {len(rows), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
+    sizes = {len(passages), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
     if len(sizes) != 1 or vectors.shape[1] != settings.dim or sentence_offsets[-1] != len(sentence_vectors):
         raise IndexIncompatibleError(f"index files in {folder} are not row-aligned — {DAMAGED_HINT}")
     return Index(
         folder=folder,
         manifest=manifest,
-        chunks=[Chunk.from_json(r) for r in rows],
-        hashes=[r["hash"] for r in rows],
+        chunks=passages,
         vectors=vectors,
         faiss_index=faiss_index,
         bm25=bm25,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -121,4 +121,4 @@ def _make_chunk(doc: Document, units: list[Unit]) -> Chunk:
 
 def _with_id(doc: Document, chunk: Chunk, ordinal: int) -> Chunk:
     stem = Path(doc.doc).stem
-    return Chunk(**{**chunk.to_json(), "chunk_id": f"{stem}:{ordinal:04d}"})
+    return replace(chunk, chunk_id=f"{stem}:{ordinal:04d}")
