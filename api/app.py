@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app = FastAPI(
         title="guides-qa",
         version="0.1.0",
-        description="Cited answers from machine-learning career guides.",
+        description="Cited answers from the guides in its index.",
         lifespan=lifespan,
         docs_url=None,  # api.docs serves /docs with local assets
         redoc_url=None,
@@ -110,7 +110,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 
 
 def _document_valid_names(app: FastAPI) -> None:
-    """/openapi.json lists the editions and documents of the index being served (see with_valid_names)."""
+    """/openapi.json names the guides and lists the editions and documents of the index being served
+    (see with_valid_names): the description says what this service answers about, not a fixed topic."""
     plain = app.openapi
 
     def openapi() -> dict:
@@ -118,7 +119,9 @@ def _document_valid_names(app: FastAPI) -> None:
         if service is None:
             return plain()
         index = service.engine.index
-        return with_valid_names(plain(), index.editions, index.manifest.documents)
+        schema = with_valid_names(plain(), index.editions, index.manifest.documents)
+        schema["info"]["description"] = f"Cited answers from these guides: {index.outline.topic()}."
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 

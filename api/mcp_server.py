@@ -56,12 +56,20 @@ class AskOutput(BaseModel):
     nearest: list[PassageOut] = Field(default=[], description="When abstaining: the closest passages found")
 
 
+def _topic(service: QAService) -> str:
+    """The indexed guides' titles (the index is loaded here when it can be; else a neutral phrase)."""
+    try:
+        return service.engine.index.outline.topic()
+    except RagError:
+        return "the guides in this index"
+
+
 def create_server(service: QAService) -> MCPServer:
     """The MCP server over `service`'s index (loaded on the first call)."""
     server = MCPServer(
         "guides-qa",
         version=project_version(),
-        instructions="Cited answers and passages from the Essential Machine Learning Skills guides (2024 and 2026 editions).",
+        instructions=f"Cited answers and passages from these guides: {_topic(service)}.",
     )
     limit = service.settings.max_question_chars
 
@@ -70,7 +78,7 @@ def create_server(service: QAService) -> MCPServer:
         query: Annotated[str, Field(min_length=1, max_length=limit, description="What to look for")],
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages")] = 5,
     ) -> Annotated[CallToolResult, SearchOutput]:
-        """Passages of the ML skills guides that best match QUERY, best first, with guide, edition and section."""
+        """Passages of the guides that best match QUERY, best first, with guide, edition and section."""
         passages = _run(lambda: service.engine.retriever.retrieve(rules.clean_question(query, limit, "the query"), k=k))
         found = SearchOutput(results=[PassageOut.of(p) for p in passages])
         text = "\n\n".join(f"{i}. {source_label(p)}\n{p.text}" for i, p in enumerate(found.results, start=1))
@@ -85,7 +93,7 @@ def create_server(service: QAService) -> MCPServer:
                         "'Which ones does it name?' is read in their context",
         )] = [],  # noqa: B006 - never mutated
     ) -> Annotated[CallToolResult, AskOutput]:
-        """Answer QUESTION from the ML skills guides: every claim marked [n] for citation n, or an honest
+        """Answer QUESTION from the guides: every claim marked [n] for citation n, or an honest
         "The guides don't cover this." with the nearest passages."""
         result = _run(lambda: service.engine.pipeline.ask(
             rules.clean_question(question, limit), history=rules.recent_turns([Turn("user", q) for q in earlier_questions])))

@@ -87,7 +87,7 @@ class TurnIn(BaseModel):
 
 class AskRequest(_Query):
     question: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra=_TEXT_SCHEMA,
-                                description="A question about machine-learning skills")
+                                description="A question about the guides")
     history: list[TurnIn] = Field(
         default=[], max_length=MAX_HISTORY, description="Earlier turns, oldest first: a follow-up question is read in their context"
     )

@@ -366,3 +366,8 @@ def test_real_server_rejects_undecodable_body_with_json_400(server_url: str) -> 
     assert_json_error(response, 400, "utf-8")
     # The server is still healthy afterwards.
     assert httpx.get(f"{server_url}/health", timeout=10).status_code == 200
+
+
+def test_openapi_description_names_the_indexed_guides(client: TestClient) -> None:
+    description = client.get("/openapi.json").json()["info"]["description"]
+    assert "Essential Machine Learning Skills" in description and "machine-learning career" not in description

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def call_server(index: Path, calls: list[tuple[str, dict]]):
-    """Start `rag mcp` over stdio, list its tools, make `calls`; returns (tools, results, the server's version)."""
+    """Start `rag mcp` over stdio, list its tools, make `calls`; returns (tools, results, its instructions, its version)."""
 
     async def session() -> tuple:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -28,10 +28,10 @@ def call_server(index: Path, calls: list[tuple[str, dict]]):
         )
         with open(os.devnull, "w") as errlog:
             async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as client:
-                version = (await client.initialize()).server_info.version
+                init = await client.initialize()
                 tools = (await client.list_tools()).tools
                 results = [await client.call_tool(name, arguments) for name, arguments in calls]
-        return tools, results, version
+        return tools, results, init.instructions, init.server_info.version
 
     return anyio.run(session)
 
@@ -65,7 +65,7 @@ def test_lists_both_tools_with_schemas(session) -> None:
 
 
 def test_search_returns_passages_as_text_and_structured(session) -> None:
-    _, (search, *_), _ = session
+    _, (search, *_), _, _ = session
     assert not search.is_error
     results = search.structured_content["results"]
     assert len(results) == 3
@@ -74,7 +74,7 @@ def test_search_returns_passages_as_text_and_structured(session) -> None:
 
 
 def test_ask_returns_a_cited_answer(session) -> None:
-    _, (_, ask, *_), _ = session
+    _, (_, ask, *_), _, _ = session
     data = ask.structured_content
     assert not ask.is_error and not data["abstained"]
     assert "[1]" in data["answer"] and data["citations"][0]["n"] == 1
@@ -83,14 +83,14 @@ def test_ask_returns_a_cited_answer(session) -> None:
 
 
 def test_ask_abstains_with_the_nearest_passages(session) -> None:
-    _, (_, _, rust, *_), _ = session
+    _, (_, _, rust, *_), _, _ = session
     assert not rust.is_error
     assert rust.structured_content["abstained"] and rust.structured_content["nearest"]
     assert "Rust" in rust.content[0].text
 
 
 def test_ask_reads_a_follow_up_in_the_context_of_the_earlier_questions(session) -> None:
-    _, results, _ = session
+    _, results, *_ = session
     followup = results[6].structured_content
     assert not results[6].is_error and not followup["abstained"]
     assert "pinecone" in followup["answer"].lower()
@@ -100,7 +100,7 @@ def test_ask_reads_a_follow_up_in_the_context_of_the_earlier_questions(session) 
 @pytest.mark.parametrize(("position", "says"), [(3, "k"), (4, "query"), (5, "empty"), (7, "earlier_questions"),
                                                (8, "empty"), (9, "less than or equal to 50")])
 def test_bad_arguments_are_tool_errors_that_say_what_is_wrong(session, position: int, says: str) -> None:
-    _, results, _ = session
+    _, results, *_ = session
     bad = results[position]
     assert bad.is_error
     assert says in bad.content[0].text
@@ -110,6 +110,11 @@ def test_bad_arguments_are_tool_errors_that_say_what_is_wrong(session, position:
 def test_the_server_reports_the_project_version(session) -> None:
     *_, version = session
     assert version == importlib.metadata.version("guides-qa")
+
+
+def test_the_instructions_name_the_indexed_guides(session) -> None:
+    *_, instructions, _ = session
+    assert "Essential Machine Learning Skills" in instructions and "2026" in instructions
 
 
 def test_a_line_that_is_not_json_rpc_gets_a_json_rpc_error(built_index: Path) -> None:
