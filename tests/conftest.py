@@ -50,3 +50,14 @@ def index_copy(tmp_path: Path, built_index: Path) -> Path:
     folder = tmp_path / "index"
     shutil.copytree(built_index, folder)
     return folder
+
+
+REAL_GUIDE_FIXTURES = frozenset({"embedder", "built_index", "service", "corpus_copy", "index_copy"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the shared real model, index or guides (the fixtures above) are integration tests
+    (`pytest -m "not integration"` runs the fast unit tests alone)."""
+    for item in items:
+        if REAL_GUIDE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
