@@ -67,7 +67,8 @@ class QAPipeline:
         asked, passages = retrieve_in_context(self.retriever, question, history, k, filters)
         retrieved = time.perf_counter()
         yield Found(passages, asked.carried)
-        answer = yield from split_answer(self.answer_steps(asked.question, passages, live, placed=bool(asked.place_of)))
+        answer = yield from split_answer(self.answer_steps(asked.question, passages, live, placed=bool(asked.place_of),
+                                                              followup=asked.followup))
         done = time.perf_counter()
         timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
         yield AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()}, asked.carried)
@@ -78,12 +79,15 @@ class QAPipeline:
         return answer
 
     def answer_steps(
-        self, question: str, passages: list[ScoredChunk], live: bool = True, placed: bool = False
+        self, question: str, passages: list[ScoredChunk], live: bool = True, placed: bool = False,
+        followup: bool = False,
     ) -> Iterator[str | Answer]:
         """The answer's text in deltas, then the Answer, or an abstention's. `placed` passages come from
-        the place an earlier answer named ("that section"): they are where to answer, whatever their scores."""
+        the place an earlier answer named ("that section"): they are where to answer, whatever their scores.
+        The fitted decline is for questions that stand alone, as it was fitted: a `followup` is read with
+        the earlier turn's words, whose names are not what it asks about."""
         reason = None if placed else abstain_reason(question, passages, self.abstain_threshold, self.mentions, self.near)
-        if reason is None and self.abstention is not None and not placed:
+        if reason is None and self.abstention is not None and not (placed or followup):
             reason = self.abstention.reason(question, passages)
         if reason is None:
             answer = yield from split_answer(stream_answer(self.generator, question, passages, live))
