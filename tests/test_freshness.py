@@ -116,3 +116,11 @@ def test_the_cli_says_when_the_index_is_older_than_the_corpus(corpus_copy: Path,
     assert search.returncode == 0, search.stderr
     assert "older than the corpus" not in search.stderr
     assert json.loads(search.stdout)["stale_index"] is None
+
+
+def test_a_corpus_that_cannot_be_read_is_not_reported_stale(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "guide.md").write_text("# A guide\n\nSome text.\n", encoding="utf-8")
+    (folder / "outside.md").symlink_to(tmp_path / "elsewhere.md")
+    assert CorpusWatch(folder).digests() is None  # a build refuses it and says why; nothing is known to have changed

@@ -123,10 +123,17 @@ def test_a_line_that_is_not_json_rpc_gets_a_json_rpc_error(built_index: Path) ->
              b'{"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"x": "\\ud800"}}\n',
              b'{"jsonrpc": "2.0", "id": 8, "method": "ping"}\n']
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "cli.main", "mcp", "--index", str(built_index),
-                           "--corpus", str(ROOT / "corpus")], input=b"".join(lines), capture_output=True, env=env,
-                          cwd=str(ROOT), timeout=300)
-    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    # stdin stays open until the three replies are read: at end of input the server stops, and a
+    # request still in flight when it does would go unanswered (that is not what is tested here).
+    with subprocess.Popen([sys.executable, "-m", "cli.main", "mcp", "--index", str(built_index),
+                           "--corpus", str(ROOT / "corpus")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, env=env, cwd=str(ROOT)) as server:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(b"".join(lines))
+        server.stdin.flush()
+        replies = [json.loads(server.stdout.readline()) for _ in lines]
+        server.stdin.close()
+        server.wait(timeout=60)
     assert [r.get("id") for r in replies] == [None, 7, 8], replies
     assert replies[0]["error"]["code"] == -32700 and replies[1]["error"]["code"] == -32700
     assert "jsonrpc" in replies[2]  # the server still answers after both

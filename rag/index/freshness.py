@@ -72,22 +72,27 @@ class CorpusWatch:
         self.corpus_dir = corpus_dir
         self._lock = threading.Lock()
         self._signature: tuple | None = None
-        self._digests: dict[str, str] = {}
+        self._digests: dict[str, str] | None = {}
 
-    def digests(self) -> dict[str, str]:
-        """name → sha256 of the guide files and catalogue; empty when the folder is missing or has no guides."""
+    def digests(self) -> dict[str, str] | None:
+        """name → sha256 of the guide files and catalogue; empty when the folder is missing or has no guides;
+        None when it cannot be read as a corpus (a build would refuse it and say why: nothing is known
+        to have changed, so nothing is reported stale)."""
         signature = self._stat_signature()
         with self._lock:
             if signature != self._signature:
                 try:
                     self._digests = corpus_digests(self.corpus_dir)
-                except (CorpusError, OSError):
+                except CorpusError:
+                    self._digests = None
+                except OSError:
                     self._digests = {}
                 self._signature = signature
             return self._digests
 
     def staleness(self, manifest: IndexManifest) -> Staleness:
-        return compare(indexed_files(manifest), self.digests())
+        now = self.digests()
+        return Staleness() if now is None else compare(indexed_files(manifest), now)
 
     def _stat_signature(self) -> tuple:
         try:
