@@ -17,7 +17,8 @@ from rag.settings import RetrievalMode, Settings
 RETRIEVAL_COLUMNS = ["context_recall@2000", "context_recall@4000", "recall@10", "hit@10", "mrr@10", "ndcg@10"]
 BEIR_COLUMNS = ["ndcg@10", "recall@100", "mrr@10"]
 SUITE_COLUMNS = ["questions", "context_recall@4000", "mrr@10", "keyword_recall", "citation_precision",
-                 "answer_precision", "lead_hit", "abstain_accuracy", "false_abstain_rate", "answer_words"]
+                 "answer_precision", "lead_hit", "abstain_accuracy", "false_abstain_rate", "answer_words",
+                 "edition_check_fail_rate"]
 
 
 def run_golden_eval(

@@ -28,7 +28,9 @@ CONTEXT_PASSAGES = 40
 # earlier user questions, or in context (rag.query.conversation, what the service does).
 FollowupMode = Literal["alone", "prefix", "context"]
 ANSWER_METRICS = ("keyword_recall", "citation_precision", "abstain_accuracy", "false_abstain_rate")
-SHAPE_METRICS = ("answer_precision", "lead_hit", "answer_words")
+# edition_check_fail_rate: of an answer's generated comparison sentences, the share that named something
+# the edition it was attributed to does not say (dropped before the reader sees them; should stay 0).
+SHAPE_METRICS = ("answer_precision", "lead_hit", "answer_words", "edition_check_fail_rate")
 
 
 @dataclass
@@ -75,6 +77,8 @@ def score_answer(question: GoldenQuestion, answer: Answer) -> dict[str, float]:
         scores["citation_precision"] = precision
     if not answer.abstained:
         scores |= score_shape(answer.answer, question.spans)
+    if answer.checked_sentences:
+        scores["edition_check_fail_rate"] = answer.failed_sentences / answer.checked_sentences
     return scores
 
 

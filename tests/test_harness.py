@@ -46,3 +46,14 @@ def test_run_writes_the_contract_files(service, tmp_path):
     assert {"text", "doc", "chunk_id", "score"} <= set(retrieved[0]["retrieved"][0])
     answers = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
     assert {"id", "answer", "abstained", "citations"} <= set(answers[0])
+
+
+def test_edition_check_failures_are_scored_per_answer_that_ran_the_check():
+    question = GoldenQuestion(id="q", question="How do the editions differ on MLOps?", answerable=True,
+                              evidence=[{"doc": "g.txt", "text": "MLflow tracks experiments."}],
+                              answer_keywords=["mlflow"], type="cross-guide")
+    checked = Answer(answer="Both name MLflow [1].", abstained=False, citations=[], generator="extractive",
+                     checked_sentences=4, failed_sentences=1)
+    assert score_answer(question, checked)["edition_check_fail_rate"] == 0.25
+    unchecked = Answer(answer="MLflow [1].", abstained=False, citations=[], generator="extractive")
+    assert "edition_check_fail_rate" not in score_answer(question, unchecked)
