@@ -135,15 +135,19 @@ def test_a_worker_killed_mid_build_is_retried_and_the_index_is_still_the_same(
         while time.monotonic() < deadline and not killed:
             pids = _worker_pids()
             if pids:
-                time.sleep(2)  # let it start on a slice
-                os.kill(pids[0], signal.SIGKILL)
+                time.sleep(0.5)  # let it start on a slice
+                try:
+                    os.kill(pids[0], signal.SIGKILL)
+                except ProcessLookupError:
+                    continue  # that worker is already gone: take the next one seen
                 killed.append(pids[0])
             time.sleep(0.2)
 
     killer = threading.Thread(target=kill_first_worker, daemon=True)
     killer.start()
     folder = tmp_path / "index"
-    build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=RayEncoder(ray_cluster, slice_size=32))
+    # Small slices: the build outlasts the killer's wait on a fast machine too.
+    build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=RayEncoder(ray_cluster, slice_size=8))
     killer.join(timeout=5)
     assert killed, "no Ray worker process was seen"
     _assert_same_index(plain_index, folder, embedder)
