@@ -45,7 +45,7 @@ def diff_command(
         for c in s.changes:
             out.print(f"  {c.kind:8} {c.text}", highlight=False)
             for n in c.nodes:
-                out.print(f"           [{n.edition}] {n.name} · {n.doc} chars {n.start}-{n.end} · {n.section}", highlight=False,
+                out.print(f"           [{n.edition}] {n.label} · {n.doc} chars {n.start}-{n.end} · {n.section}", highlight=False,
                           markup=False)
         out.print()
 

@@ -84,6 +84,7 @@ def test_get_diff_lists_changes_by_section_each_item_cited(client: TestClient):
             assert change["items"]
             for item in change["items"]:
                 assert item["edition"] in (s["older"], s["newer"])
+                assert item["label"] and item["label"] != "null"  # prose items are shown by their first words
                 # Each item backs a name the change attributes to its edition, and is cited where it is.
                 names = change["names"][item["edition"]]
                 assert any(mentions(item["text"], name) and name in change["text"] for name in names)

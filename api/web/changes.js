@@ -14,7 +14,7 @@ function element(tag, text, className) {
 }
 
 function itemLink(item) {
-  const link = element("a", `${item.name} (${item.edition})`);
+  const link = element("a", `${item.label} (${item.edition})`);
   link.href = `/guides/${encodeURIComponent(item.doc)}?start=${item.start}&end=${item.end}#passage`;
   const li = element("li");
   li.append(link, element("span", ` · ${item.section}`, "meta"));

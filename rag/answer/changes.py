@@ -32,7 +32,7 @@ class SectionChanges:
             "older_sections": list(self.older_sections), "newer_sections": list(self.newer_sections),
             "changes": [
                 {"kind": c.kind, "text": c.text, "names": {e: list(n) for e, n in c.names.items()},
-                 "items": [{"edition": n.edition, "name": n.name, "doc": n.doc, "section": n.section, "start": n.start,
+                 "items": [{"edition": n.edition, "name": n.name, "label": n.label, "doc": n.doc, "section": n.section, "start": n.start,
                             "end": n.end, "chunk_id": n.chunk_id, "text": n.text} for n in c.nodes]}
                 for c in self.changes
             ],

@@ -42,6 +42,9 @@ class Thresholds:
         return cls(section=fitted[SECTION], item=fitted[ITEM])
 
 
+LABEL_WORDS = 8  # words of a prose sentence shown where an item would show its name
+
+
 @dataclass(frozen=True)
 class Node:
     """A section (its heading) or an item (a whole list item, or one sentence of prose) of one
@@ -58,6 +61,14 @@ class Node:
     end: int
     block: int
     chunk_id: str | None
+
+    @property
+    def label(self) -> str:
+        """What to call it when listed: its name, or a prose sentence's first words."""
+        if self.name:
+            return self.name
+        words = self.text.split()
+        return " ".join(words[:LABEL_WORDS]) + ("…" if len(words) > LABEL_WORDS else "")
 
     @property
     def is_list_item(self) -> bool:
