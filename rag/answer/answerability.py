@@ -158,10 +158,11 @@ def aspect_gap(question: str, passages: Sequence[ScoredChunk]) -> AspectGap:
     stems = terms(words) if words else []
     aspect = {s[0]: w for w, s in zip(words, stems) if s and s[0] not in name_stems}
     sentences = _sentences(list(passages))
-    lowered = [n.lower().removesuffix("'s").removesuffix("’s") for n in asked]
+    bare = [n.removesuffix("'s").removesuffix("’s") for n in asked]  # "Weaviate's" names Weaviate
+    lowered = [n.lower() for n in bare]
     naming = [s for s in sentences if any(n and n in s.lower() for n in lowered)]
     present = set(terms([" ".join(naming or sentences)])[0]) if sentences else set()
-    named = tuple(n for n in asked if any(n.lower().removesuffix("'s") in s.lower() for s in naming))
+    named = tuple(dict.fromkeys(n for n, low in zip(bare, lowered) if any(low in s.lower() for s in naming)))
     return AspectGap(named, tuple(aspect.values()), tuple(w for stem, w in aspect.items() if stem not in present))
 
 
