@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from served import free_port
 
-from rag.core.errors import IndexBuildError
-from rag.encoders.distributed import LOOPBACK, RayEncoder
-from rag.index.build import build_index
+from rag.encoders.distributed import LOOPBACK
 from rag.index.store import load_index
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+RAG = str(Path(sys.executable).with_name("rag"))
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE = [f"--node-ip-address={LOOPBACK}", "--num-cpus=1", "--object-store-memory=80000000", "--disable-usage-stats"]
 QUERIES = ["Which deep learning frameworks should I learn?", "How do I deploy a model?", "statistics for data science"]
@@ -89,22 +89,6 @@ def ray_cluster():
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def small_corpus(tmp_path_factory) -> Path:
-    """The first ~3,000 characters of each guide: enough for several Ray slices, quick to embed."""
-    folder = tmp_path_factory.mktemp("ray-corpus")
-    for guide in sorted((ROOT / "corpus").iterdir()):
-        (folder / guide.name).write_text(guide.read_text(encoding="utf-8")[:3000], encoding="utf-8")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def plain_index(small_corpus, tmp_path_factory, embedder) -> Path:
-    folder = tmp_path_factory.mktemp("plain") / "index"
-    build_index(small_corpus, folder, Settings().index_settings(embedder), embedder)
-    return folder
-
-
 def _assert_same_index(a: Path, b: Path, embedder) -> None:
     settings = Settings()
     one, two = load_index(a, settings.index_settings(embedder)), load_index(b, settings.index_settings(embedder))
@@ -117,16 +101,24 @@ def _assert_same_index(a: Path, b: Path, embedder) -> None:
         assert ranked[0] == ranked[1], query
 
 
-def test_a_build_on_a_two_node_ray_cluster_equals_a_plain_build(ray_cluster, small_corpus, plain_index, embedder, tmp_path):
+def _ray_build(corpus: Path, folder: Path, address: str) -> subprocess.CompletedProcess:
+    """`rag index build --ray ADDRESS`, as a user runs it. In its own process: a Ray driver leaves gRPC
+    threads behind after ray.shutdown(), and they crashed the test process at exit (exit code 139)."""
+    return subprocess.run([RAG, "index", "build", "--corpus", str(corpus), "--index", str(folder), "--ray", address],
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_build_on_a_two_node_ray_cluster_equals_a_plain_build(ray_cluster, built_index, embedder, tmp_path):
+    # The guides are embedded in several slices of PASSAGES_PER_CALL passages, so both nodes get work.
     folder = tmp_path / "index"
-    encoder = RayEncoder(ray_cluster, slice_size=32)  # two slices, so both nodes get work
-    report = build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=encoder)
-    assert report.status == "built" and report.embedded == report.chunk_count > 0
-    _assert_same_index(plain_index, folder, embedder)
+    done = _ray_build(CORPUS, folder, ray_cluster)
+    assert done.returncode == 0, done.stderr
+    _assert_same_index(built_index, folder, embedder)
 
 
 def test_a_worker_killed_mid_build_is_retried_and_the_index_is_still_the_same(
-    ray_cluster, small_corpus, plain_index, embedder, tmp_path
+    ray_cluster, built_index, embedder, tmp_path
 ):
     killed: list[int] = []
 
@@ -146,20 +138,17 @@ def test_a_worker_killed_mid_build_is_retried_and_the_index_is_still_the_same(
     killer = threading.Thread(target=kill_first_worker, daemon=True)
     killer.start()
     folder = tmp_path / "index"
-    # Small slices: the build outlasts the killer's wait on a fast machine too.
-    build_index(small_corpus, folder, Settings().index_settings(embedder), embedder, encoder=RayEncoder(ray_cluster, slice_size=8))
+    done = _ray_build(CORPUS, folder, ray_cluster)
     killer.join(timeout=5)
+    assert done.returncode == 0, done.stderr
     assert killed, "no Ray worker process was seen"
-    _assert_same_index(plain_index, folder, embedder)
+    _assert_same_index(built_index, folder, embedder)
 
 
-def test_an_unreachable_cluster_fails_the_build_cleanly_and_leaves_the_index(small_corpus, plain_index, embedder, tmp_path):
-    corpus, folder = tmp_path / "corpus", tmp_path / "index"
-    shutil.copytree(small_corpus, corpus)
+def test_an_unreachable_cluster_fails_the_build_cleanly_and_leaves_the_index(corpus_copy, index_copy):
+    corpus, folder = corpus_copy, index_copy
     (corpus / "new.md").write_text("# Notes 2027\n\n## Rust\nRust is gaining ground for ML tooling.", encoding="utf-8")
-    shutil.copytree(plain_index, folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    with pytest.raises(IndexBuildError, match="cannot connect to Ray"):
-        build_index(corpus, folder, Settings().index_settings(embedder), embedder,
-                    encoder=RayEncoder(f"{LOOPBACK}:{free_port(LOOPBACK)}"))
+    done = _ray_build(corpus, folder, f"{LOOPBACK}:{free_port(LOOPBACK)}")
+    assert done.returncode == 1 and "cannot connect to Ray" in done.stderr
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
