@@ -20,7 +20,9 @@ VECTOR_DBS = [Turn("user", "What does the 2024 guide say about vector databases?
     "question",
     ["Which ones does it name?", "Why does that matter?", "And the 2026 one?", "What about pruning?",
      "How can you defend against them?", "Examples?", "Which tools does it mention for that?",
-     "What does the second one do?", "What is Amazon's one for?", "Which concepts become relevant there?"],
+     "What does the second one do?", "What is Amazon's one for?", "Which concepts become relevant there?",
+     "Which of those does the 2026 guide also cover?", "Does the 2026 guide define it the same way?",
+     "Does the 2026 edition still mention it?", "Same question for the 2026 guide's experiment tracking."],
 )
 def test_points_back_ellipsis_and_short_questions_are_followups(question: str) -> None:
     assert is_followup(question)
@@ -29,7 +31,9 @@ def test_points_back_ellipsis_and_short_questions_are_followups(question: str) -
 @pytest.mark.parametrize(
     "question",
     ["What is DVC and why would I use it?", "Which MLOps tools should I learn?",
-     "How can a distributed team avoid 'it works on my machine' problems?", "What does the 2026 guide say about RAG?"],
+     "How can a distributed team avoid 'it works on my machine' problems?", "What does the 2026 guide say about RAG?",
+     "How do I keep a chatbot's knowledge current without retraining it?",
+     "Which of those tools that turn a sentence into artwork should an illustrator learn?"],
 )
 def test_questions_that_stand_alone_are_not_followups(question: str) -> None:
     assert not is_followup(question)

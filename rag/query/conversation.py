@@ -39,12 +39,18 @@ _POINTS_BACK = re.compile(
     r"\b(?:does|do|did|is|are|was|were|can|could|would|should|will|has|have)\s+(?:it|they|that|this|these|those)\b"
     r"|\b(?:ones|(?:which|the\s+(?:other|first|second|third|last|former|latter))\s+one|\w+'s\s+one)\b"
     r"|\b(?:for|of|about|against|with|on|from|in)\s+(?:it|them|that|those|these|this)\s*[?.!]?$"
-    r"|\bthere\s*[?.!]?$",
+    r"|\b(?:it|them|that|this)\s+the\s+same\s+way\b"
+    # "which of those" — unless a relative clause says which ("those tools that turn text into images")
+    r"|\b(?:of|among)\s+(?:them|those|these)\b(?!\s+\w+\s+(?:that|which|who)\b)|\bthere\s*[?.!]?$",
     re.IGNORECASE,
 )
-_ELLIPSIS = re.compile(r"^\s*(?:and|or|but|also|what\s+about|how\s+about|same\s+for|then)\b", re.IGNORECASE)
+_ELLIPSIS = re.compile(r"^\s*(?:and|or|but|also|what\s+about|how\s+about|same\s+(?:for|question)|then)\b", re.IGNORECASE)
 # A question of this many words or fewer (edition references aside) cannot stand alone.
 SHORT_QUESTION_WORDS = 2
+# Nor can a short one that ends on a pronoun ("Does the 2026 edition still mention it?"); a longer one
+# usually names what the pronoun stands for ("What is DVC and why would I use it?").
+ENDS_ON_PRONOUN = re.compile(r"\b(?:it|them|those|these)\s*[?.!]?$", re.IGNORECASE)
+SHORT_POINTING_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ def is_followup(question: str) -> bool:
     """True when the question points back, is an ellipsis, or is too short to stand alone."""
     words = re.findall(r"[A-Za-z0-9][\w.+#-]*", without_edition_references(question))
     points_back = _POINTS_BACK.search(question) or _ELLIPSIS.match(question) or _STRUCTURE_REFERENCE.search(question)
-    return bool(points_back) or len(words) <= SHORT_QUESTION_WORDS
+    short_pointing = len(words) <= SHORT_POINTING_WORDS and ENDS_ON_PRONOUN.search(question)
+    return bool(points_back or short_pointing) or len(words) <= SHORT_QUESTION_WORDS
 
 
 def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
