@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.encoders.distributed import connect
@@ -25,6 +26,8 @@ APP_NAME = "guides-qa"
 # Replicas share the machine's cores with the proxy and with each other: don't let a CPU count block placement.
 REPLICA_CPUS = 0.5
 HEALTH_CHECK_PERIOD_S = 2.0
+# Ray Serve waits a fixed 60 s for its HTTP proxy; a busy machine can take longer to start one.
+START_ATTEMPTS = 4
 
 
 def serve_on_ray(settings: Settings, address: str, replicas: int, host: str, port: int) -> None:
@@ -37,7 +40,7 @@ def serve_on_ray(settings: Settings, address: str, replicas: int, host: str, por
     from api.replicas import worker_app
 
     connect(address, [Path(rag.__file__).parent, Path(api.__file__).parent])
-    serve.start(http_options={"host": host, "port": port})
+    _patiently(lambda: serve.start(http_options={"host": host, "port": port}))
     environment = {"RAG_INDEX_DIR": str(settings.index_dir.absolute()),
                    "RAG_CORPUS_DIR": str(settings.corpus_dir.absolute())}
     deployment = serve.deployment(
@@ -47,7 +50,7 @@ def serve_on_ray(settings: Settings, address: str, replicas: int, host: str, por
         health_check_period_s=HEALTH_CHECK_PERIOD_S,
         ray_actor_options={"num_cpus": REPLICA_CPUS, "runtime_env": {"env_vars": environment}},
     )
-    serve.run(deployment.bind(), name=APP_NAME, route_prefix="/")
+    _patiently(lambda: serve.run(deployment.bind(), name=APP_NAME, route_prefix="/"))
     log.info("serving %d replicas on http://%s:%d", replicas, host, port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -58,3 +61,17 @@ def serve_on_ray(settings: Settings, address: str, replicas: int, host: str, por
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def _patiently(step: Callable[[], object], attempts: int = START_ATTEMPTS) -> None:
+    """Run a Serve start-up step, again while it times out waiting for the proxy: the proxy and the
+    controller go on starting, and the next call joins them instead of starting new ones."""
+    for attempt in range(1, attempts + 1):
+        try:
+            step()
+            return
+        except TimeoutError:
+            if attempt == attempts:
+                raise
+            log.warning("Ray Serve's HTTP proxy is still starting (a busy machine?); waiting again (%d/%d)",
+                        attempt, attempts - 1)

@@ -26,7 +26,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Served:
     """`rag serve` in a subprocess, with its log in a file; stopped by the test."""
 
-    def __init__(self, index: Path, log: Path, *args: str, corpus: Path = ROOT / "corpus", **env: str) -> None:
+    def __init__(self, index: Path, log: Path, *args: str, corpus: Path = ROOT / "corpus", ready_s: float = 180,
+                 **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -35,10 +36,10 @@ class Served:
         cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(self.port),
                "--corpus", str(corpus), "--index", str(index), *args]
         self.proc = subprocess.Popen(cmd, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + ready_s
         while True:
             assert self.proc.poll() is None, f"server exited: {log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "server did not come up in 180 s"
+            assert time.monotonic() < deadline, f"server did not come up in {ready_s:.0f} s"
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return

@@ -16,7 +16,9 @@ pytest.importorskip("ray.serve")
 
 def test_two_ray_serve_replicas_answer_follow_a_rebuild_and_survive_one_killed(corpus_copy: Path, index_copy: Path,
                                                                                tmp_path: Path) -> None:
-    served = Served(index_copy, tmp_path / "server.log", "--ray", "local", "--replicas", "2", corpus=corpus_copy)
+    # Ray Serve may wait for its proxy several times on a busy machine (api.ray_serve.START_ATTEMPTS).
+    served = Served(index_copy, tmp_path / "server.log", "--ray", "local", "--replicas", "2", corpus=corpus_copy,
+                    ready_s=420)
     try:
         replicas = health_by_pid(served.url, 2)
         assert len(replicas) == 2, f"one replica answered: {served.log.read_text()[-3000:]}"
@@ -31,3 +33,26 @@ def test_two_ray_serve_replicas_answer_follow_a_rebuild_and_survive_one_killed(c
         assert statuses == [200] * 20
     finally:
         served.stop()
+
+
+def test_a_start_up_step_that_times_out_waiting_for_the_proxy_is_tried_again_then_gives_up() -> None:
+    from api.ray_serve import START_ATTEMPTS, _patiently
+
+    calls: list[int] = []
+
+    def slow_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise TimeoutError("Proxies not available after 60s.")
+
+    _patiently(slow_twice)
+    assert len(calls) == 3
+
+    def never() -> None:
+        calls.append(1)
+        raise TimeoutError("Proxies not available after 60s.")
+
+    calls.clear()
+    with pytest.raises(TimeoutError):
+        _patiently(never)
+    assert len(calls) == START_ATTEMPTS
