@@ -212,6 +212,8 @@ def test_aspect_gap_lists_what_no_sentence_naming_the_thing_says():
     assert set(gap.missing) == {"hybrid", "search", "work"}
     covered = aspect_gap("Which vector stores does the guide name besides Weaviate?", passages)
     assert "vector" not in covered.missing and covered.coverage > gap.coverage
+    own = aspect_gap("Can I run Weaviate's hybrid search from my laptop?", passages)
+    assert set(own.aspect) == {"run", "hybrid", "search", "laptop"}  # function words ("can", "from", "my") are no aspect
 
 
 def test_fitted_decline_names_the_thing_and_the_missing_detail():

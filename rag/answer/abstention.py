@@ -7,7 +7,7 @@ search work?"): the passage naming Weaviate is close, but none of its sentences
 speaks of the detail asked. A logistic model over a few generic signals — how close
 the best passage is, whether the passages name the question's thing, and how much
 of what is asked about it their sentences leave out — is fitted on labelled
-answerable and unanswerable questions (`python -m eval.tune_abstention`, which
+answerable and unanswerable questions (`rag tune abstention`, which
 reports its cross-validated abstain accuracy and false-abstain rate) and written to
 abstention.json; an index folder may carry its own, else the shipped default in
 rag/profiles/ is used.
@@ -65,7 +65,7 @@ class AbstentionModel:
     @classmethod
     def from_json(cls, data: dict) -> AbstentionModel:
         if data.get("features") != list(FEATURES):
-            raise IndexIncompatibleError(f"{MODEL_FILE} was fitted on other features — run 'python -m eval.tune_abstention'")
+            raise IndexIncompatibleError(f"{MODEL_FILE} was fitted on other features — run 'rag tune abstention'")
         return cls(np.array(data["weights"], dtype=float), float(data["intercept"]), float(data["threshold"]))
 
 

@@ -20,13 +20,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bm25s.stopwords import STOPWORDS_EN
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 
 from rag.core.text import has_quantity, terms
 from rag.core.types import ScoredChunk
 from rag.query.reading import ASKS_QUANTITY, FRAME_WORDS, SYMBOL_NAME, WORD, answer_type, asks_for_quantity, names
 
 QUANTITY_PASSAGES = 3
+#: Never an aspect of a question: its frame, and function words ("my", "from") that BM25's short stop list keeps.
+NOT_ASPECT = FRAME_WORDS | frozenset(STOPWORDS_EN_PLUS)
 
 #: Whether the guides mention a term anywhere (e.g. `BM25Index.mentions`).
 Mentions = Callable[[str], bool]
@@ -154,7 +156,7 @@ def aspect_gap(question: str, passages: Sequence[ScoredChunk]) -> AspectGap:
     when none names one)."""
     asked = names(question)
     name_stems = set(terms([" ".join(asked)])[0]) if asked else set()
-    words = [w for w in WORD.findall(question) if w.lower() not in FRAME_WORDS]
+    words = [w for w in WORD.findall(question) if w.lower() not in NOT_ASPECT]
     stems = terms(words) if words else []
     aspect = {s[0]: w for w, s in zip(words, stems) if s and s[0] not in name_stems}
     sentences = _sentences(list(passages))
