@@ -10,7 +10,7 @@ import pytest
 from fake_llm_server import FakeLLMServer
 
 from rag.answer.generation import NOT_COVERED
-from rag.answer.llm.generator import LLMGenerator
+from rag.answer.llm.generator import DRAFT_HEADING, LLMGenerator
 from rag.core.types import Answer, Chunk, Citation, ScoredChunk
 from rag.ingest.chunking import count_tokens
 
@@ -200,6 +200,31 @@ def test_request_carries_model_settings_key_and_numbered_prompt(llm: FakeLLMServ
     assert QUESTION in user["content"]
 
 
+class PortfolioDraft:
+    """A stand-in extractive generator whose answer quotes the third passage as its [1]."""
+
+    name = "extractive"
+
+    def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
+        if len(passages) < 3:
+            return Answer(answer=NOT_COVERED, abstained=True, citations=[], generator=self.name)
+        return Answer(answer="- Link a portfolio of shipped projects. [1]", abstained=False,
+                      citations=[Citation.of(1, passages[2])], generator=self.name)
+
+
+def test_the_prompt_carries_the_structured_draft_in_the_prompts_numbering(llm: FakeLLMServer):
+    llm.script.reply = "One page [1]."
+    generator = LLMGenerator(llm.base_url, "llama3.2", fallback=PortfolioDraft())
+    try:
+        generator.generate(QUESTION, PASSAGES)
+        generator.generate(QUESTION, PASSAGES[:2])
+    finally:
+        generator.close()
+    with_draft, without = (r.body["messages"][-1]["content"] for r in llm.requests)
+    assert with_draft.index(DRAFT_HEADING) < with_draft.index("- Link a portfolio of shipped projects. [3]") < with_draft.index(QUESTION)
+    assert DRAFT_HEADING not in without
+
+
 def test_prompt_names_the_indexed_guides_not_a_fixed_topic(llm: FakeLLMServer):
     llm.script.reply = "One page [1]."
     ask(llm.base_url, topic="Remote Work Handbook (2026 edition)")
@@ -266,6 +291,22 @@ def test_marker_pointing_at_the_wrong_passage_is_taken_off(llm: FakeLLMServer):
 def test_reply_whose_every_sentence_cites_wrongly_abstains(llm: FakeLLMServer):
     llm.script.reply = "Learn Rust and Haskell first [1]. Kaggle medals matter most [2]."
     assert ask(llm.base_url).abstained
+
+
+TRACKING = [
+    passage("003_6cee5c8495e18b4b.txt", 3, "MLOps", "Track experiments with MLflow or Weights & Biases.", "2026", 0.9),
+    passage("001_9a1f3c2be7d04e51.txt", 4, "MLOps", "Track experiments with MLflow.", "2024", 0.8),
+]
+
+
+def test_a_sentence_that_credits_an_edition_with_a_name_its_text_lacks_is_dropped(llm: FakeLLMServer):
+    llm.script.reply = ("Both guides name MLflow for tracking experiments [1][2]. "
+                        "The 2024 guide also tracks experiments with Weights & Biases [2]. "
+                        "The 2026 guide adds Weights & Biases [1]. Both guides track experiments with Weights & Biases [1].")
+    answer = ask(llm.base_url, TRACKING)
+    assert answer.answer == "Both guides name MLflow for tracking experiments [1][2]. The 2026 guide adds Weights & Biases [1]."
+    chunks = list(stream(llm.base_url, TRACKING))
+    assert "".join(c for c in chunks if isinstance(c, str)).rstrip() == answer.answer == chunks[-1].answer
 
 
 # ---------------------------------------------------------------------------

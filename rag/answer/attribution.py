@@ -7,19 +7,29 @@ of those names is in the sentence and, word for word (case, punctuation, stop-wo
 word endings aside: "Feature Stores" is in "a Feature Store"), in the text of a passage
 the sentence cites that belongs to that edition. A sentence
 that fails is dropped from the answer.
+
+An LLM's sentences get the same check (`holds_for_editions`): a sentence that says what
+an edition says ("Only the 2026 guide adds Weights & Biases [2]", "Both guides name
+MLflow [1][3]") must find each name it mentions in the cited text of each edition it
+speaks of; the names are read off the sentence (item terms, enumerations, acronyms and
+capitalised phrases), since nothing else attributes them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rag.answer.extractive.names import named_terms
 from rag.core.text import terms
 from rag.core.types import Citation
+from rag.query.editions import edition_references, spans_editions
 
 _MARKER = re.compile(r"\[(\d+)\]")
+# A run of capitalised words ("Weights & Biases", "Comet ML") not at the start of the sentence.
+_CAPITALISED = re.compile(r"(?<=[\s(\"“])[A-Z][\w.+#-]*(?:\s+(?:&\s+)?[A-Z][\w.+#-]*)*")
 
 
 @dataclass(frozen=True)
@@ -75,3 +85,18 @@ def _contains(normal_text: str, name: str) -> bool:
 @lru_cache(maxsize=1024)
 def _normal(text: str) -> str:
     return " ".join(terms([text])[0])
+
+
+def holds_for_editions(sentence: str, cited: Sequence[tuple[str, str | None]], editions: Collection[str]) -> bool:
+    """Whether a written sentence's names are in the cited text of every edition it speaks of: those
+    of `editions` (the ones the answer's passages are from) it names by year, or all of them when it
+    speaks of several ("both guides"). `cited` are the (text, edition) of the passages it cites. A
+    sentence that speaks of no edition, or names nothing, holds."""
+    plain = _MARKER.sub(" ", sentence)
+    spoken = set(editions) if spans_editions(plain) else set(edition_references(plain)) & set(editions)
+    names = [n for n in named_terms(plain) + _CAPITALISED.findall(plain) if _normal(n) and not edition_references(n)]
+    for edition in spoken:
+        text = _normal(" ".join(t for t, e in cited if e == edition))
+        if not all(_contains(text, name) for name in names):
+            return False
+    return True

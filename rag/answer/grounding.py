@@ -11,7 +11,10 @@ content words (stemmed, stopwords out, and the words that frame an answer —
   passages its remaining markers cite (a sentence without markers: in the
   passages the answer cites anywhere); otherwise it is dropped, however it was
   marked;
-- a sentence without content words ("Yes.") claims nothing checkable and stays.
+- a sentence without content words ("Yes.") claims nothing checkable and stays;
+- given the passages' editions, a sentence that says what an edition says must find each
+  name it mentions in that edition's cited text (rag.answer.attribution, the edition check
+  every generated comparison passes); otherwise it is dropped.
 
 A reply being streamed is checked as it arrives (`settled_text`): a sentence is
 passed on once the next one has begun, if the rule keeps it; only a sentence
@@ -25,6 +28,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from rag.answer.attribution import holds_for_editions
 from rag.core.text import terms as stemmed_terms
 
 SUPPORT_MIN = 0.5
@@ -40,13 +44,14 @@ _FRAMING = "guide guides edition editions article version both only add adds add
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 
 
-def check_citations(text: str, passages: Sequence[str]) -> tuple[str, list[int]]:
+def check_citations(text: str, passages: Sequence[str], editions: Sequence[str | None] = ()) -> tuple[str, list[int]]:
     """`text` with unsupported sentences dropped and wrong markers taken off (see the module
-    docstring), and the passage numbers (1-based, into `passages`) it still cites, in order."""
+    docstring), and the passage numbers (1-based, into `passages`) it still cites, in order.
+    `editions`, when given, are the passages' editions, in the same order."""
     cited_anywhere = {n for match in MARKER.finditer(text) for n in _numbers(match) if 1 <= n <= len(passages)}
     kept: list[str] = []
     for sentence in sentences(text):
-        checked = _check_sentence(sentence, passages, cited_anywhere)
+        checked = _check_sentence(sentence, passages, cited_anywhere, editions)
         if checked is not None:
             kept.append(checked)
     result = "".join(kept).strip()
@@ -54,7 +59,7 @@ def check_citations(text: str, passages: Sequence[str]) -> tuple[str, list[int]]
     return result, list(dict.fromkeys(cited))
 
 
-def settled_text(partial: str, passages: Sequence[str]) -> str:
+def settled_text(partial: str, passages: Sequence[str], editions: Sequence[str | None] = ()) -> str:
     """What `check_citations` will keep of the start of a reply of which `partial` has arrived,
     as far as that is decided already: the checked sentences before the last one (which may
     still grow), up to the first claim without markers, and up to the last one that cites a
@@ -65,7 +70,7 @@ def settled_text(partial: str, passages: Sequence[str]) -> str:
         terms = content_terms(sentence)
         if terms and MARKER.search(sentence) is None:
             break
-        checked = _check_sentence(sentence, passages, set())
+        checked = _check_sentence(sentence, passages, set(), editions)
         if checked is not None:
             kept.append(checked)
             if terms:
@@ -84,7 +89,8 @@ def content_terms(text: str) -> frozenset[str]:
     return frozenset(w for w in words if w not in _framing() and not _YEAR.match(w))
 
 
-def _check_sentence(sentence: str, passages: Sequence[str], cited_anywhere: set[int]) -> str | None:
+def _check_sentence(sentence: str, passages: Sequence[str], cited_anywhere: set[int],
+                    editions: Sequence[str | None] = ()) -> str | None:
     terms = content_terms(sentence)
     supporting: list[int] = []
 
@@ -104,6 +110,9 @@ def _check_sentence(sentence: str, passages: Sequence[str], cited_anywhere: set[
     sources = supporting if marked else sorted(cited_anywhere)
     known = frozenset().union(*(_passage_terms(passages[n - 1]) for n in sources))
     if len(terms & known) < SUPPORT_MIN * len(terms):
+        return None
+    if editions and not holds_for_editions(sentence, [(passages[n - 1], editions[n - 1]) for n in sources],
+                                           {e for e in editions if e}):
         return None
     return rewritten
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ SYSTEM_PROMPT = (
     "(year) says what. If the passages do not answer the question, reply with exactly this sentence "
     "and nothing else: " + NOT_COVERED.replace("{", "{{").replace("}", "}}")
 )
+
+DRAFT_HEADING = ("Draft answer quoted from the passages along the guides' structure (whole lists; what the "
+                 "editions share and differ in). Use it where it answers the question, keeping its citations:")
 
 
 class LLMGenerator:
@@ -78,7 +82,7 @@ class LLMGenerator:
             return _abstain()
         sent = budget_passages(passages, self.context_tokens)
         try:
-            reply = self._complete(build_messages(question, sent, self.topic))
+            reply = self._complete(build_messages(question, sent, self.topic, self._draft(question, passages[: len(sent)])))
         except GeneratorError as exc:
             return self._fall_back(question, passages, exc)
         return parse_reply(reply, passages[: len(sent)])
@@ -95,13 +99,15 @@ class LLMGenerator:
             return
         sent = budget_passages(passages, self.context_tokens)
         texts = [p.chunk.text for p in passages[: len(sent)]]
+        editions = [p.chunk.edition for p in passages[: len(sent)]]
         reply, shown, complete = "", "", 0
         try:
-            for delta in self._complete_stream(build_messages(question, sent, self.topic)):
+            messages = build_messages(question, sent, self.topic, self._draft(question, passages[: len(sent)]))
+            for delta in self._complete_stream(messages):
                 reply += delta
                 if (now := len(sentences(reply)) - 1) > complete:  # a sentence is complete once the next begins
                     complete = now
-                    settled = settled_text(reply, texts)
+                    settled = settled_text(reply, texts, editions)
                     if len(settled) > len(shown):
                         yield settled[len(shown) :]
                         shown = settled
@@ -112,12 +118,28 @@ class LLMGenerator:
             yield answer
             return
         answer = parse_reply(reply, passages[: len(sent)])
-        if answer.answer.startswith(shown):
+        if answer.answer.startswith(shown.rstrip()):  # a dropped last sentence leaves a space shown
             if len(answer.answer) > len(shown):
                 yield answer.answer[len(shown) :]
         else:  # cannot happen while settled_text holds to the rule; the Answer is what counts
             log.warning("streamed text is not the start of the checked answer: %.80r", shown)
         yield answer
+
+    def _draft(self, question: str, sent: list[ScoredChunk]) -> str:
+        """The extractive answer from the sent passages, its markers in the prompt's numbering: it
+        brings what the passages alone do not show the model — a list whole under its lead-in, and
+        what the editions share and differ in, read off their alignment."""
+        draft = self.fallback.generate(question, sent)
+        if draft.abstained:
+            return ""
+        number = {p.chunk.chunk_id: n for n, p in enumerate(sent, start=1)}
+        prompt_n = {c.n: number.get(c.chunk_id) for c in draft.citations}
+
+        def renumbered(match: re.Match[str]) -> str:
+            n = prompt_n.get(int(match.group(1)))
+            return f"[{n}]" if n else ""
+
+        return re.sub(r"\[(\d+)\]", renumbered, draft.answer)
 
     def _fall_back(self, question: str, passages: list[ScoredChunk], exc: GeneratorError) -> Answer:
         log.warning("LLM generation failed, answering extractively: %s", exc)
@@ -234,9 +256,11 @@ def render_passage(n: int, passage: ScoredChunk, text: str | None = None) -> str
     return f"[{n}] ({source}) {body}" if source else f"[{n}] {body}"
 
 
-def build_messages(question: str, rendered: list[str], topic: str) -> list[dict[str, str]]:
-    """The chat messages for one question: the instructions, naming what the index holds, then the passages."""
-    user = "Passages:\n\n" + "\n\n".join(rendered) + f"\n\nQuestion: {question}"
+def build_messages(question: str, rendered: list[str], topic: str, draft: str = "") -> list[dict[str, str]]:
+    """The chat messages for one question: the instructions, naming what the index holds, then the
+    passages, and the draft read off the guides' structure (`LLMGenerator._draft`) when there is one."""
+    notes = f"\n\n{DRAFT_HEADING}\n{draft}" if draft else ""
+    user = "Passages:\n\n" + "\n\n".join(rendered) + notes + f"\n\nQuestion: {question}"
     return [{"role": "system", "content": SYSTEM_PROMPT.format(topic=topic)}, {"role": "user", "content": user}]
 
 
@@ -250,7 +274,7 @@ def parse_reply(reply: str, sent: list[ScoredChunk]) -> Answer:
     text = reply.strip()
     if _normalise(text).startswith(_normalise(NOT_COVERED)):
         return _abstain()
-    text, cited = check_citations(text, [p.chunk.text for p in sent])
+    text, cited = check_citations(text, [p.chunk.text for p in sent], [p.chunk.edition for p in sent])
     if not cited:
         log.warning("LLM reply cites no passage; not trusted: %.80r", reply)
         return _abstain()
