@@ -50,6 +50,12 @@ def test_a_list_question_gets_every_item_of_the_list(tiny: QAService):
     assert "Tourne" not in answer  # the 2025 edition's item is not the 2024 guide's
 
 
+def test_the_one_item_labelled_with_the_kind_asked_for_answers_without_its_list(tiny: QAService):
+    answer = ask(tiny, "Which sanitisers does the 2025 guide mention?").answer.answer
+    assert "bleach" in answer
+    assert "Glove" not in answer and "Hand Washing" not in answer
+
+
 def test_a_name_the_guides_never_use_is_declined_with_the_name(tiny: QAService):
     result = ask(tiny, "Is a Thermomix worth buying for a line cook?")
     assert result.answer.abstained and "Thermomix" in result.answer.answer

@@ -66,14 +66,16 @@ def pick_list(ranked: list[Candidate], passages: list[ScoredChunk], model: Selec
     """The whole list that holds the best-rated item, in reading order, each item by its first
     sentence, when that item is rated near the best sentence and the list's retrieved items are
     rated likely evidence too; else as for one fact (a sentence that names the things itself,
-    "Tools like Kafka or Kinesis …", answers alone). A list longer than `max_items` keeps its
-    best-rated items."""
+    "Tools like Kafka or Kinesis …", answers alone, and so does the one item labelled with the kind
+    asked for). A list longer than `max_items` keeps its best-rated items."""
     best = ranked[0]
     anchor = next((c for c in ranked if c.is_item), None)
     if anchor is None or _names_things(anchor) or (anchor is not best and (
             _names_things(best) or anchor.score < best.score * model.threshold("list_ratio", 0.7))):
         return pick_fact(ranked, passages, model)
     members = _list_members(anchor, ranked, passages, outline)
+    if kind is not None and [m for m in members if _labels_kind(m, kind)] == [anchor]:
+        return pick_fact([anchor] + [c for c in ranked if c is not anchor], passages, model)
     rated = sorted(m.score for m in members if m in ranked)
     introduced = kind is not None and outline is not None and _introduces(outline, anchor, kind)
     if not introduced and (len(rated) < 2 or rated[len(rated) // 2] < model.threshold("list_support", 0.3)):
@@ -99,6 +101,13 @@ def _introduces(outline: Outline, anchor: Candidate, kind: str) -> bool:
     if lead is None or lead.item >= 0 or lead.section != anchor.unit.section or not lead.text.rstrip().endswith(":"):
         return False
     return bool(set(terms([kind])[0]) & set(terms([lead.text])[0]))
+
+
+def _labels_kind(c: Candidate, kind: str) -> bool:
+    """The item's label names the kind of thing asked for ("Which metrics …?" / "Fairness Metrics: …").
+    When one item of a list alone does, that item answers, not its list of other kinds."""
+    label = item_label(c.quote.text)
+    return label is not None and set(terms([kind])[0]) <= set(terms([label])[0])
 
 
 def _names_things(c: Candidate) -> bool:
