@@ -17,10 +17,12 @@ A script, not a test. In one run it:
 
     python bench/bench_load.py [--clients 1,8,32] [--requests 600] [--seconds 20]
                                [--index DIR] [--code DIR] [--hostile] [--json OUT]
-                               [--env NAME=VALUE ...]
+                               [--env NAME=VALUE ...] [--peer-url URL [--peer-pid PID]]
 
 `--code DIR` serves another checkout of the project (e.g. the branch start,
 extracted with `git archive`), so before and after are measured by one script.
+`--peer-url URL` (a txtai API serving the same passages, bench/peer_txtai/) adds two runs to every
+level, interleaved with ours: our /search alone, and txtai's GET /search, same clients and questions.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +111,6 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError("server did not come up")
 
-    def cpu_seconds(self) -> float:
-        """CPU time of the server and every process under it (`--workers N` serves from child processes)."""
-        return sum(_cpu_seconds(pid) for pid in _process_tree(self.proc.pid))
-
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -143,6 +142,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time of a server and every process under it (`--workers N` serves from child processes)."""
+    return sum(_cpu_seconds(p) for p in _process_tree(pid)) if pid else 0.0
+
+
 def _process_tree(root: int) -> list[int]:
     parents = {int(p.name): _stat(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
     tree, frontier = [root], [root]
@@ -160,10 +164,34 @@ def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL)
 
 
-async def run_level(url: str, clients: int, qs: list[str], max_requests: int, seconds: float) -> dict[str, Any]:
-    """`clients` concurrent clients until `max_requests` are sent or `seconds` pass."""
+# What a client sends: (route label, the request) for its i-th request, question q.
+Send = Callable[[httpx.AsyncClient, int, str], tuple[str, Awaitable[httpx.Response]]]
+
+
+def ours(search_only: bool = False) -> Send:
+    """Our service: /search alternating with /ask (or /search only), POST with a JSON body."""
+    def send(http: httpx.AsyncClient, i: int, q: str) -> tuple[str, Awaitable[httpx.Response]]:
+        if i % 2 and not search_only:
+            return "/ask", http.post("/ask", json={"question": q, "k": K})
+        return "/search", http.post("/search", json={"query": q, "k": K})
+    return send
+
+
+def txtai(http: httpx.AsyncClient, i: int, q: str) -> tuple[str, Awaitable[httpx.Response]]:
+    """txtai's API: GET /search?query=...&limit=K."""
+    return "/search", http.get("/search", params={"query": q, "limit": K})
+
+
+RUNS: dict[str, Send] = {"ours": ours(), "ours, /search only": ours(search_only=True), "txtai": txtai}
+
+
+async def run_level(url: str, clients: int, qs: list[str], max_requests: int, seconds: float,
+                    send: Send = RUNS["ours"], health: str | None = "/health") -> dict[str, Any]:
+    """`clients` concurrent clients until `max_requests` are sent or `seconds` pass; a probe of
+    `health` (if any) every 250 ms meanwhile."""
     latencies: dict[str, list[float]] = {"/search": [], "/ask": []}
     failures: dict[str, int] = {}
+    rejected_ms: list[float] = []  # 503s: how fast admission control says no
     sent = 0
     deadline = time.monotonic() + seconds
 
@@ -174,14 +202,11 @@ async def run_level(url: str, clients: int, qs: list[str], max_requests: int, se
             i = worker
             while sent < max_requests and time.monotonic() < deadline:
                 sent += 1
-                q = qs[i % len(qs)]
-                route = "/ask" if i % 2 else "/search"
-                body = {"question": q, "k": K} if route == "/ask" else {"query": q, "k": K}
-                i += clients
                 started = time.perf_counter()
+                route, request = send(http, i, qs[i % len(qs)])
+                i += clients
                 try:
-                    r = await http.post(route, json=body)
-                    outcome = r.status_code
+                    outcome = (await request).status_code
                 except httpx.HTTPError as e:
                     outcome = type(e).__name__
                 elapsed = (time.perf_counter() - started) * 1000
@@ -189,14 +214,16 @@ async def run_level(url: str, clients: int, qs: list[str], max_requests: int, se
                     latencies[route].append(elapsed)
                 else:
                     failures[str(outcome)] = failures.get(str(outcome), 0) + 1
+                    if outcome == 503:
+                        rejected_ms.append(elapsed)
 
     async def health_probe(stop: asyncio.Event) -> list[float]:
         ms = []
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            while not stop.is_set():
+            while health and not stop.is_set():
                 started = time.perf_counter()
                 try:
-                    await http.get("/health")
+                    await http.get(health)
                     ms.append((time.perf_counter() - started) * 1000)
                 except httpx.HTTPError:
                     ms.append(30_000.0)
@@ -220,6 +247,8 @@ async def run_level(url: str, clients: int, qs: list[str], max_requests: int, se
         "search_p50_ms": pct(latencies["/search"], 50) if latencies["/search"] else None,
         "ask_p50_ms": pct(latencies["/ask"], 50) if latencies["/ask"] else None,
         "health_p99_ms": pct(health_ms, 99) if health_ms else None,
+        "rejected_p50_ms": pct(rejected_ms, 50) if rejected_ms else None,
+        "rejected_p99_ms": pct(rejected_ms, 99) if rejected_ms else None,
     }
 
 
@@ -271,21 +300,28 @@ def print_tables(results: dict) -> None:
     m = results["machine"]
     console.print(f"load average: start {m['loadavg_start'][0]:.2f}, end {m['loadavg_end'][0]:.2f} (2 cores: "
                   f"above ~1 other work shared the CPUs); server: {results['code']} {' '.join(results['env'])}")
-    t = Table(title=f"/ask + /search mixed, k={K}, {results['questions']} golden questions")
-    for col in ("clients", "ok", "failed", "req/s", "x 1 client", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                "/search p50", "/ask p50", "/health p99", "server cores", "CPU ms/req"):
+    t = Table(title=f"/ask + /search mixed (run 'ours'), k={K}, {results['questions']} golden questions")
+    for col in ("run", "clients", "ok", "failed", "req/s", "x 1 client", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                "/search p50", "/ask p50", "/health p99", "503 p50", "503 p99", "server cores", "CPU ms/req",
+                "client cores"):
         t.add_column(col, justify="right")
-    base = results["levels"][0]["throughput"]
-    for r in results["levels"]:
-        def f(v: float | None) -> str:
-            return "-" if v is None else f"{v:.1f}"
-        t.add_row(str(r["clients"]), str(r["ok"]), f"{r['failed']} {r['failures'] or ''}", f"{r['throughput']:.1f}",
-                  f"{r['throughput'] / base:.2f}x", f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]), f(r["max_ms"]),
-                  f(r["search_p50_ms"]), f(r["ask_p50_ms"]), f(r["health_p99_ms"]), f"{r['server_cores']:.2f}",
-                  f"{1000 * r['server_cores'] / r['throughput']:.1f}")
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+    runs = dict.fromkeys(r.get("run", "ours") for r in results["levels"])
+    for run in runs:  # a run's rows together; "x 1 client" against its own first level
+        rows = [r for r in results["levels"] if r.get("run", "ours") == run]
+        for r in rows:
+            cores = r["server_cores"]
+            t.add_row(run, str(r["clients"]), str(r["ok"]), f"{r['failed']} {r['failures'] or ''}",
+                      f"{r['throughput']:.1f}", f"{r['throughput'] / rows[0]['throughput']:.2f}x", f(r["p50_ms"]),
+                      f(r["p95_ms"]), f(r["p99_ms"]), f(r["max_ms"]), f(r["search_p50_ms"]), f(r["ask_p50_ms"]),
+                      f(r["health_p99_ms"]), f(r.get("rejected_p50_ms")), f(r.get("rejected_p99_ms")),
+                      "-" if cores is None else f"{cores:.2f}",
+                      "-" if cores is None else f"{1000 * cores / r['throughput']:.1f}",
+                      f"{r['client_cores']:.2f}" if "client_cores" in r else "-")
     console.print(t)
     enc = results["bare_encode_p50_ms"]
-    one = results["levels"][0]
+    one = results["levels"][0]  # ours, mixed
     console.print(f"bare encode p50 (separate process) {enc:.2f} ms; /search p50 at 1 client "
                   f"{one['search_p50_ms']:.2f} ms = {one['search_p50_ms'] / enc:.2f}x (target <= 1.2x)")
     if "hostile" in results:
@@ -310,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
                         "RAG_QUERY_ENCODER=onnx-int8")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for `rag serve`")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--peer-url", help="a txtai API serving the same passages (bench/peer_txtai): each level "
+                        "also runs our /search alone and txtai's GET /search, same clients and questions")
+    parser.add_argument("--peer-pid", type=int, help="the peer server's PID, for its CPU (optional)")
     parser.add_argument("--profile", type=Path, help="after the levels, py-spy the server under the last level's load again; "
                         "folded stacks to this file")
     args = parser.parse_args(argv)
@@ -332,13 +371,22 @@ def main(argv: list[str] | None = None) -> int:
             server.wait_ready()
             asyncio.run(run_level(server.url, 2, qs, 40, 10))  # warm-up
             levels = [int(c) for c in args.clients.split(",")]
+            runs = ["ours", "ours, /search only", "txtai"] if args.peer_url else ["ours"]
+            if args.peer_url:
+                asyncio.run(run_level(args.peer_url, 2, qs, 40, 10, txtai, None))  # warm-up
             for clients in levels:
-                cpu = server.cpu_seconds()
-                level = asyncio.run(run_level(server.url, clients, qs, args.requests, args.seconds))
-                level["server_cores"] = (server.cpu_seconds() - cpu) / level["seconds"]
-                log(f"{clients} clients: {level['throughput']:.1f} req/s, p99 {level['p99_ms']} ms, "
-                    f"failed {level['failed']}")
-                results["levels"].append(level)
+                for run in runs:  # interleaved per level, so a change in load hits every run alike
+                    url, pid = (args.peer_url, args.peer_pid) if run == "txtai" else (server.url, server.proc.pid)
+                    cpu, client_cpu = tree_cpu_seconds(pid), time.process_time()
+                    level = asyncio.run(run_level(url, clients, qs, args.requests, args.seconds, RUNS[run],
+                                                  None if run == "txtai" else "/health"))
+                    level["run"] = run
+                    level["server_cores"] = (tree_cpu_seconds(pid) - cpu) / level["seconds"] if pid else None
+                    # the clients share this process: near 1 core, they (not the server) bound the latencies
+                    level["client_cores"] = (time.process_time() - client_cpu) / level["seconds"]
+                    log(f"{run}, {clients} clients: {level['throughput']:.1f} req/s, p99 {level['p99_ms']} ms, "
+                        f"failed {level['failed']}, load {os.getloadavg()[0]:.2f}")
+                    results["levels"].append(level)
             if args.profile:  # a run of its own: sampling costs the server some CPU, the table's figures are clean
                 spy = py_spy(server.proc.pid, args.seconds, args.profile)
                 results["profiled_level"] = asyncio.run(run_level(server.url, levels[-1], qs, args.requests, args.seconds))
