@@ -31,16 +31,22 @@ def test_rebuild_is_noop_when_corpus_unchanged_and_does_not_load_the_model(corpu
     assert (index_copy / MANIFEST).read_text() == before
 
 
-def test_changing_one_guide_re_embeds_only_its_changed_chunks(corpus_copy, index_copy, embedder):
+def test_changing_one_guide_re_embeds_only_its_changed_chunks(corpus_copy, index_copy, embedder, monkeypatch):
     guide = corpus_copy / "000_66311b75d3a066c9.txt"
     text = guide.read_text()
     cut = text.index("## Conclusion")  # the page footer after the conclusion is clutter
     guide.write_text(text[:cut] + "## 27. Quantum Gardening Zorblaxian gardens need quantum care. " + text[cut:])
+    aligned: list[str] = []  # headings and items the edition alignment encodes
+    encode = embedder.encode_queries
+    monkeypatch.setattr(embedder, "encode_queries", lambda texts: aligned.extend(texts) or encode(texts))
     report = _build(corpus_copy, index_copy, embedder)
     assert report.status == "built" and report.changed == ["000_66311b75d3a066c9.txt"]
     assert 0 < report.embedded <= 3 and report.reused == report.chunk_count - report.embedded
     index = load_index(index_copy, Settings().index_settings(embedder))
     assert any("Zorblaxian" in c.text for c in index.chunks)
+    # Only the new heading and text are encoded again for the alignment, not every node of both editions.
+    assert aligned and len(aligned) <= 3 and all("Zorblaxian" in t or "Quantum Gardening" in t for t in aligned)
+    assert index.alignment.pairs and any(m.older and m.newer for m in index.alignment.pairs[0].items)
 
 
 def test_adding_and_removing_a_guide_updates_the_index(corpus_copy, index_copy, embedder):

@@ -8,6 +8,10 @@ embedding cosine reaches the threshold fitted for their kind on labelled pairs
 most similar node. `alignment.json` in the index folder holds every pair of
 editions: matched nodes side by side, the nodes of one edition alone. Answers that
 compare editions and `rag diff` read it; nothing else decides what the editions share.
+
+The node vectors are kept beside it (alignment_vectors.npz, text → vector) and reused
+by the next build (`CachedEncode`): a build that changes one guide encodes only that
+guide's new headings and items, not every node of every edition again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rag.core.text import item_label
 from rag.core.types import Chunk, Document, Unit
 
 ALIGNMENT = "alignment.json"
+ALIGNMENT_VECTORS = "alignment_vectors.npz"
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "alignment.json"
 SECTION, ITEM = "section", "item"
 Encode = Callable[[list[str]], np.ndarray]
@@ -119,6 +124,38 @@ class Alignment:
     def between(self, doc_a: str, doc_b: str) -> EditionPair | None:
         """The aligned pair of these two guides (in either order), if they are editions of one series."""
         return next((p for p in self.pairs if {p.older_doc, p.newer_doc} == {doc_a, doc_b}), None)
+
+
+class CachedEncode:
+    """`encode` for the texts not in `known` (the previous build's node vectors); remembers every
+    text it was asked for, with its vector, for the next build (`save`)."""
+
+    def __init__(self, encode: Encode, known: dict[str, np.ndarray]) -> None:
+        self.encode = encode
+        self.known = known
+        self.used: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.known]
+        fresh = dict(zip(missing, self.encode(missing))) if missing else {}
+        self.used = {t: self.known[t] if t in self.known else fresh[t] for t in texts}
+        return np.stack([self.used[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+
+    @classmethod
+    def load(cls, encode: Encode, folder: Path | None) -> CachedEncode:
+        """With the node vectors of the index in `folder` (none when it has no readable file)."""
+        if folder is None:
+            return cls(encode, {})
+        try:
+            with np.load(folder / ALIGNMENT_VECTORS) as data:
+                return cls(encode, dict(zip(data["texts"].tolist(), data["vectors"])))
+        except (OSError, ValueError, KeyError):  # none yet, or unreadable: encode everything
+            return cls(encode, {})
+
+    def save(self, folder: Path) -> None:
+        texts = sorted(self.used)
+        vectors = np.stack([self.used[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
+        np.savez(folder / ALIGNMENT_VECTORS, texts=np.array(texts, dtype=str), vectors=vectors)
 
 
 def align_guides(docs: Sequence[Document], chunks: Sequence[Chunk], encode: Encode,

@@ -35,7 +35,7 @@ from rag.core.errors import CorpusError, IndexBuildError, IndexIncompatibleError
 from rag.core.types import Document
 from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
 from rag.index import ann
-from rag.index.alignment import Thresholds, align_guides, write_alignment
+from rag.index.alignment import CachedEncode, Thresholds, align_guides, write_alignment
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
 from rag.index.passages import PASSAGES, Passages
@@ -168,10 +168,13 @@ def write_documents(
     bm25 = BM25Index.build(texts, settings.bm25)
     faiss_index = previous.updated_faiss_index(hashes, vectors[: len(chunks)]) if previous else None
     thresholds = Thresholds.load()
+    # The previous build's heading and item vectors, when its vectors can be reused at all.
+    node_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None)
 
     def write(staging: Path) -> None:
         write_outline(staging, docs)
-        write_alignment(staging, align_guides(docs, chunks, embedder.encode_queries, thresholds), thresholds)
+        write_alignment(staging, align_guides(docs, chunks, node_encode, thresholds), thresholds)
+        node_encode.save(staging)
         write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
                     vectors[len(chunks) :], bm25, faiss_index)
         _write_extracted(staging, docs)
