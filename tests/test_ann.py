@@ -72,6 +72,7 @@ def test_a_search_pads_with_minus_one_when_the_probed_lists_hold_fewer_than_k(sm
     scores, rows = ann.search(index, data[:1], 200, data)
     found = rows[0][rows[0] >= 0]
     assert 0 < len(found) < 200 and (rows[0][len(found):] == -1).all() and found[0] == 0
+    assert (scores[0][len(found):] == -np.finfo(np.float32).max).all()  # FAISS's own filler score
     assert len(set(found.tolist())) == len(found)
 
 
