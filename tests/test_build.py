@@ -111,7 +111,7 @@ def test_index_folder_under_a_file_is_a_clear_error(corpus_copy, tmp_path, embed
         _build(corpus_copy, blocker / "index", embedder)
 
 
-def test_above_the_exact_limit_a_changed_guide_updates_the_ivf_index_in_place(corpus_copy, index_copy, embedder,
+def test_above_the_exact_limit_a_changed_guide_updates_the_compressed_index_in_place(corpus_copy, index_copy, embedder,
                                                                               monkeypatch):
     monkeypatch.setattr("rag.index.ann.EXACT_SEARCH_LIMIT", 50)  # the guides' ~170 chunks count as a large index
     settings = Settings().index_settings(embedder)
@@ -121,7 +121,7 @@ def test_above_the_exact_limit_a_changed_guide_updates_the_ivf_index_in_place(co
     guide.write_text(text[:cut] + "## 27. Quantum Gardening Zorblaxian gardens need quantum care. " + text[cut:])
     _build(corpus_copy, index_copy, embedder)
     first = load_index(index_copy, settings)
-    assert first.manifest.faiss_index == "IndexIVFFlat"
+    assert first.manifest.faiss_index == "IndexIVFScalarQuantizer"
     centroids = first.faiss_index.quantizer.reconstruct_n(0, first.faiss_index.nlist)
 
     guide.write_text(text)  # the Zorblaxian section goes again: rows after it move up

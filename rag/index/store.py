@@ -107,9 +107,9 @@ class Index:
         return len(self.chunks)
 
     def dense_search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows) of the k nearest chunks by inner product, per query row."""
-        k = min(k, len(self.chunks))
-        return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+        """(scores, rows) of the k nearest chunks by inner product, per query row (a compressed
+        index's shortlist re-ranked with the float32 vectors, rag.index.ann.search)."""
+        return ann.search(self.faiss_index, query_vectors, min(k, len(self.chunks)), self.vectors)
 
     @cached_property
     def outline(self) -> Outline:
