@@ -82,7 +82,7 @@ class LLMGenerator:
             return _abstain()
         sent = budget_passages(passages, self.context_tokens)
         try:
-            reply = self._complete(build_messages(question, sent, self.topic, self._draft(question, passages[: len(sent)])))
+            reply = self._complete(self._messages(question, passages, sent))
         except GeneratorError as exc:
             return self._fall_back(question, passages, exc)
         return parse_reply(reply, passages[: len(sent)])
@@ -102,8 +102,7 @@ class LLMGenerator:
         editions = [p.chunk.edition for p in passages[: len(sent)]]
         reply, shown, complete = "", "", 0
         try:
-            messages = build_messages(question, sent, self.topic, self._draft(question, passages[: len(sent)]))
-            for delta in self._complete_stream(messages):
+            for delta in self._complete_stream(self._messages(question, passages, sent)):
                 reply += delta
                 if (now := len(sentences(reply)) - 1) > complete:  # a sentence is complete once the next begins
                     complete = now
@@ -124,6 +123,10 @@ class LLMGenerator:
         else:  # cannot happen while settled_text holds to the rule; the Answer is what counts
             log.warning("streamed text is not the start of the checked answer: %.80r", shown)
         yield answer
+
+    def _messages(self, question: str, passages: list[ScoredChunk], sent: list[str]) -> list[dict[str, str]]:
+        """The prompt for the passages that fit the budget (`sent`, rendered), with their draft."""
+        return build_messages(question, sent, self.topic, self._draft(question, passages[: len(sent)]))
 
     def _draft(self, question: str, sent: list[ScoredChunk]) -> str:
         """The extractive answer from the sent passages, its markers in the prompt's numbering: it
