@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from served import free_port
+from served import RAY_NORMAL_PRIORITY, free_port
 
 from rag.encoders.distributed import LOOPBACK
 from rag.index.store import load_index
@@ -73,7 +73,7 @@ def ray_cluster():
     home.mkdir()
     (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-           "HOME": str(home)}
+           "HOME": str(home), **RAY_NORMAL_PRIORITY}
     run = lambda *args: subprocess.run([RAY, "start", *args, *NODE, f"--temp-dir={temp}"], env=env, check=True,  # noqa: E731
                                        capture_output=True, timeout=180)
     try:
