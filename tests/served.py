@@ -15,6 +15,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 BODY_LIMIT = 64 * 1024
 READ_TIMEOUT = 1.0
+# Ray starts its workers (actors, Serve's proxy and replicas) at niceness 15 (RAY_worker_niceness in Ray's
+# ray_config_def.h): beside other work on the machine they got almost no CPU, and a test on a loaded machine
+# stalled. The clusters the tests start run their workers at the test's own priority.
+RAY_NORMAL_PRIORITY = {"RAY_worker_niceness": "0"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
