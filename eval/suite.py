@@ -54,14 +54,15 @@ def run_suite(
     that needs extra guides, sharing the model)."""
     runs = {}
     for spec in specs:
-        engine = _service_for(service, spec, work_dir).engine
+        engine = service_for(service, spec, work_dir).engine
         questions = load_golden(spec.file)
         runs[spec.name] = evaluate(questions, engine.retriever, pipeline=engine.pipeline,
                                    progress=lambda it, s=spec: progress(it, s.name))
     return runs
 
 
-def _service_for(service: QAService, spec: GoldenSetSpec, work_dir: Path) -> QAService:
+def service_for(service: QAService, spec: GoldenSetSpec, work_dir: Path) -> QAService:
+    """The service a set is asked of: this one, or one on corpus/ and the set's own guides."""
     if spec.corpus is None:
         return service
     corpus = work_dir / f"corpus-{spec.name}"

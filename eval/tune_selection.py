@@ -26,21 +26,20 @@ import numpy as np
 from eval.golden import GoldenQuestion, load_golden
 from eval.harness import score_answer
 from eval.metrics import covers
-from eval.suite import load_suite
+from eval.suite import load_suite, service_for
+from eval.tune_shape import answer_value, collect_shapes, cross_validate_shape, fit_shape, generator_for
 from rag.answer.extractive.features import FEATURES
-from rag.answer.extractive.generator import ExtractiveGenerator
 from rag.answer.extractive.model import SelectionModel
 from rag.answer.extractive.selection import quotable
+from rag.answer.extractive.shape import SHAPE_FEATURES
 from rag.core.types import ScoredChunk, Turn
 from rag.pipeline import retrieve_in_context
 from rag.query.intent import read_intent
 from rag.service import QAService
 
 FIT_ROLES = ("dev", "train")
-# Shorter answers are better at equal quality: 50 more words cost as much as a quarter of a hit.
-WORDS_PER_POINT = 200
-THRESHOLD_GRID = {"follow": (0.3, 0.5, 0.7), "second": (0.7, 0.9), "list_ratio": (0.7, 0.9),
-                  "list_support": (0.2, 0.35, 0.5)}
+WORK_DIR = Path("runs/eval")
+THRESHOLD_GRID = {"follow": (0.3, 0.5, 0.7), "second": (0.7, 0.9)}
 
 
 @dataclass
@@ -52,23 +51,26 @@ class Case:
     passages: list[ScoredChunk]
     rows: np.ndarray
     labels: np.ndarray
+    service: QAService  # the index it was asked of (a set on other guides has its own)
 
 
-def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambda it: it) -> list[Case]:
-    """Every question of the dev and train sets, retrieved and featurised as the service would."""
-    engine = service.engine
-    generator = ExtractiveGenerator(service.query_encoder, _untrained(), engine.index.sentence_vectors_of,  # type: ignore[arg-type]
-                                    engine.index.outline)
-    questions = [q for spec in load_suite() if spec.role in FIT_ROLES and spec.corpus is None for q in load_golden(spec.file)]
+def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambda it: it,
+            work_dir: Path = WORK_DIR) -> list[Case]:
+    """Every question of the dev and train sets, retrieved and featurised as the service would
+    (a set on other guides against an index of corpus/ and those guides, built in `work_dir`)."""
+    services = {spec.name: service_for(service, spec, work_dir) for spec in load_suite() if spec.role in FIT_ROLES}
+    asked_of = [(services[spec.name], q) for spec in load_suite() if spec.name in services for q in load_golden(spec.file)]
+    generators = {id(s): generator_for(s, _untrained()) for s, _ in asked_of}
     cases = []
-    for q in progress(questions):
+    for svc, q in progress(asked_of):
+        generator = generators[id(svc)]
         history = [Turn(t.role, t.content) for t in q.history]
-        asked, passages = retrieve_in_context(engine.retriever, q.question, history, 10)
+        asked, passages = retrieve_in_context(svc.engine.retriever, q.question, history, 10)
         quotes = quotable(passages)
         intent = read_intent(asked.question, frozenset(p.chunk.edition for p in passages if p.chunk.edition))
         found, rows = generator.features(asked.question, intent, passages, quotes) if quotes else ([], np.zeros((0, len(FEATURES))))
         labels = np.array([any(covers(span, c.quote.text) for span in q.spans) for c in found], dtype=bool)
-        cases.append(Case(q, asked.question, passages, rows, labels))
+        cases.append(Case(q, asked.question, passages, rows, labels, svc))
     return cases
 
 
@@ -136,37 +138,40 @@ def fit(cases: list[Case], l2: float = 1.0) -> SelectionModel:
     return SelectionModel(w * a, b, mean_, scale)
 
 
-def choose_thresholds(service: QAService, cases: list[Case], model: SelectionModel) -> tuple[dict[str, float], dict]:
+def choose_thresholds(cases: list[Case], model: SelectionModel) -> tuple[dict[str, float], dict]:
     """The answer-shaping thresholds that give the best answers on these questions (by keyword
     recall + answer precision + lead hit, less a little per word), and each setting's value."""
-    engine = service.engine
     answerable = [c for c in cases if c.question.answerable]
     best, best_value, report = {}, -1.0, {}
     for values in product(*THRESHOLD_GRID.values()):
         thresholds = dict(zip(THRESHOLD_GRID, values))
         trial = replace(model, thresholds=thresholds)
-        generator = ExtractiveGenerator(service.query_encoder, trial, engine.index.sentence_vectors_of,  # type: ignore[arg-type]
-                                        engine.index.outline)
-        scores = [score_answer(c.question, generator.generate(c.asked, c.passages)) for c in answerable]
-        value = mean(s.get("keyword_recall", 0) + s.get("answer_precision", 0) + s.get("lead_hit", 0)
-                     - s.get("answer_words", 0) / WORDS_PER_POINT for s in scores)
+        generators = {id(c.service): generator_for(c.service, trial) for c in answerable}
+        scores = [score_answer(c.question, generators[id(c.service)].generate(c.asked, c.passages)) for c in answerable]
+        value = mean(answer_value(s) for s in scores)
         report[json.dumps(thresholds)] = round(value, 4)
         if value > best_value:
             best, best_value = thresholds, value
     return best, report
 
 
-def run(service: QAService, out: Path, progress: Callable[[Iterable], Iterable] = lambda it: it) -> dict:
+def run(service: QAService, out: Path, progress: Callable[[Iterable], Iterable] = lambda it: it,
+        work_dir: Path = WORK_DIR) -> dict:
     """Collect, cross-validate, fit on everything, choose thresholds, write `out`; the report."""
-    cases = collect(service, progress)
+    cases = collect(service, progress, work_dir)
     table = cross_validate(cases)
     model = fit(cases)
-    thresholds, grid = choose_thresholds(service, cases, model)
+    shapes = collect_shapes(cases, model)
+    shape_table = cross_validate_shape(shapes)
+    model = replace(model, shape=fit_shape(shapes))
+    thresholds, grid = choose_thresholds(cases, model)
     model = replace(model, thresholds=thresholds)
     out.write_text(json.dumps(model.to_json(), indent=2) + "\n", encoding="utf-8")
     weights = dict(zip(FEATURES, np.round(model.weights, 3).tolist(), strict=True))
-    return {"cross_validation": table, "thresholds": thresholds, "weights": weights, "grid": grid,
-            "questions": len(cases), "candidates": int(sum(len(c.labels) for c in cases))}
+    shape_weights = dict(zip(SHAPE_FEATURES, np.round(model.shape.weights, 3).tolist(), strict=True))  # type: ignore[union-attr]
+    return {"cross_validation": table, "shape_cross_validation": shape_table, "thresholds": thresholds,
+            "weights": weights, "shape_weights": shape_weights, "grid": grid, "questions": len(cases),
+            "candidates": int(sum(len(c.labels) for c in cases))}
 
 
 def _untrained() -> SelectionModel:

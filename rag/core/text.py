@@ -61,7 +61,6 @@ def split_sentences(raw: str, start: int = 0, end: int | None = None) -> Iterato
     yield from ((s.start, s.end) for s in strip_span(raw, pos, end))
 
 
-
 @lru_cache(maxsize=2)
 def _stemmer(language: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer(language)
@@ -126,6 +125,7 @@ def item_label(sentence: str) -> str | None:
 
 _NUMBER = re.compile(r"(?<![\w.-])[$€£]?\d[\d,.]*")
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_WORD = re.compile(r"[a-z0-9]+")
 _NUMBER_WORDS = r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|hundred|thousand|dozen)"
 # A figure that counts or measures: "3 projects", "80%", "ten minutes", "hundreds of hours".
 _COUNTED = re.compile(
@@ -148,3 +148,9 @@ def has_quantity(text: str) -> bool:
         not _YEAR.fullmatch(m.group(0).rstrip(".,")) and not _NAME_BEFORE.search(text[max(0, m.start() - 20) : m.start()])
         for m in _NUMBER.finditer(text)
     )
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Most words of the shorter text are in the other (the editions repeat each other)."""
+    wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    return len(wa & wb) >= 0.7 * min(len(wa), len(wb))

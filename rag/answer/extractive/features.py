@@ -54,15 +54,15 @@ class Candidate:
 def feature_rows(question_terms: set[str], intent: Intent, passages: list[ScoredChunk], found: list[Candidate],
                  cosines: np.ndarray, first_of_section: set[tuple[str, int]]) -> np.ndarray:
     """One row of FEATURES per candidate, in order."""
-    overlaps = np.array([_overlap(question_terms, c.quote.text) for c in found])
+    overlaps = np.array([overlap(question_terms, c.quote.text) for c in found])
     best_cosine, best_overlap = (cosines.max(), overlaps.max()) if len(found) else (0.0, 0.0)
     rows = []
-    for c, cosine, overlap in zip(found, cosines, overlaps, strict=True):
+    for c, cosine, shared in zip(found, cosines, overlaps, strict=True):
         p = passages[c.passage]
         item = c.is_item
         rows.append([
-            cosine, cosine - best_cosine, p.dense or 0.0, 1.0 / (1 + c.passage), overlap, overlap - best_overlap,
-            _overlap(question_terms, c.section), float(item), float(item_label(c.quote.text) is not None),
+            cosine, cosine - best_cosine, p.dense or 0.0, 1.0 / (1 + c.passage), shared, shared - best_overlap,
+            overlap(question_terms, c.section), float(item), float(item_label(c.quote.text) is not None),
             float(item and intent.wants_list), float(intent.wants_figure and has_quantity(c.quote.text)),
             float(intent.wants_names) * min(len(named_terms(c.quote.text)), 3) / 3,
             float(intent.edition is not None and c.edition == intent.edition),
@@ -78,7 +78,8 @@ def _first_of_block(c: Candidate) -> bool:
     return c.unit is not None and c.unit.start == c.quote.start and c.unit.item <= 0
 
 
-def _overlap(question_terms: set[str], text: str) -> float:
+def overlap(question_terms: set[str] | frozenset[str], text: str) -> float:
+    """The share of the question's terms that `text` holds."""
     if not question_terms:
         return 0.0
     return len(question_terms & set(terms([text])[0])) / len(question_terms)

@@ -22,7 +22,8 @@ from rag.answer.attribution import Statement, check
 from rag.answer.extractive.comparison import Claim, Topic, compare
 from rag.answer.extractive.features import Candidate, feature_rows
 from rag.answer.extractive.model import SelectionModel, load_model
-from rag.answer.extractive.selection import pick_fact, pick_list, quotable, with_scores
+from rag.answer.extractive.selection import pick_fact, quotable, with_scores
+from rag.answer.extractive.shape import ListOption, choose, labels_kind, list_options
 from rag.core.text import terms
 from rag.core.types import Answer, Chunk, Citation, Quote, ScoredChunk
 from rag.encoders.embedding import Embedder
@@ -63,8 +64,10 @@ class ExtractiveGenerator:
         intent, ranked = self.rank(question, passages)
         if not ranked:
             return Answer(answer="", abstained=True, citations=[], generator=self.name)
-        groups = self._by_edition(ranked, passages, intent) if intent.both_editions else [self._pick(ranked, passages, intent)]
-        return _compose(groups, passages, self._comparison(groups, passages), self.outline)
+        asked = topic_terms(question)
+        groups = (self._by_edition(ranked, passages, intent, asked) if intent.both_editions
+                  else [self._pick(ranked, passages, intent, asked)])
+        return compose(groups, passages, self._comparison(groups, passages), self.outline)
 
     def _comparison(self, groups: list[list[Candidate]], passages: list[ScoredChunk]) -> list[Claim]:
         """What the alignment says the two editions' parts share, change and add, about items of the
@@ -104,22 +107,34 @@ class ExtractiveGenerator:
                            self.outline.unit_at(passages[i].chunk.doc, q.start) if self.outline else None)
                  for i, j, q in quotes]
         firsts = self._first_of_section(found)
-        return found, feature_rows(set(terms([topic])[0]), intent, passages, found, cosines, firsts)
+        return found, feature_rows(set(topic_terms(question)), intent, passages, found, cosines, firsts)
 
-    def _pick(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent,
+    def _pick(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent, asked: frozenset[str],
               max_items: int = MAX_LIST_ITEMS) -> list[Candidate]:
-        if intent.wants_list:
-            return pick_list(ranked, passages, self.model, self.outline, max_items, intent.kind)
-        return pick_fact(ranked, passages, self.model)
+        options = list_options(ranked, passages, self.outline, max_items, intent, asked)
+        return self.quoted(choose(options, self.model.shape), ranked, passages, intent)
 
-    def _by_edition(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent) -> list[list[Candidate]]:
+    def quoted(self, option: ListOption | None, ranked: list[Candidate], passages: list[ScoredChunk],
+               intent: Intent) -> list[Candidate]:
+        """The sentences the answer quotes: the chosen list's items, or (no list chosen) one fact.
+        A list whose one item is labelled with the kind asked for ("Which metrics …?" / "Fairness
+        Metrics: …") is answered by that item."""
+        if option is None:
+            return pick_fact(ranked, passages, self.model)
+        labelled = [m for m in option.members if intent.kind is not None and labels_kind(m, intent.kind)]
+        if len(labelled) == 1:
+            return pick_fact(labelled + [c for c in ranked if c is not labelled[0]], passages, self.model)
+        return option.members
+
+    def _by_edition(self, ranked: list[Candidate], passages: list[ScoredChunk], intent: Intent,
+                    asked: frozenset[str]) -> list[list[Candidate]]:
         """Each edition's own answer, oldest first; an edition whose best sentence is rated far
         below the overall best has nothing on the question and is left out."""
         groups = []
         for edition in sorted({c.edition or "" for c in ranked}):
             own = [c for c in ranked if (c.edition or "") == edition]
             if own[0].score >= ranked[0].score * self.model.threshold("edition_ratio", 0.5):
-                groups.append(self._pick(own, passages, intent, MAX_ITEMS_PER_EDITION))
+                groups.append(self._pick(own, passages, intent, asked, MAX_ITEMS_PER_EDITION))
         return groups
 
     def _first_of_section(self, found: list[Candidate]) -> set[tuple[str, int]]:
@@ -151,7 +166,12 @@ class ExtractiveGenerator:
         return vectors[1:] @ vectors[0]
 
 
-def _compose(groups: list[list[Candidate]], passages: list[ScoredChunk], claims: list[Claim],
+def topic_terms(question: str) -> frozenset[str]:
+    """The terms of what the question is about (edition references left out)."""
+    return frozenset(terms([without_edition_references(question)])[0])
+
+
+def compose(groups: list[list[Candidate]], passages: list[ScoredChunk], claims: list[Claim],
              outline: Outline | None) -> Answer:
     """Number the cited passages in order of first use and write the answer: one paragraph
     per edition group (a bulleted list for list items), then the editions' comparison, each

@@ -2,8 +2,9 @@
 
 `rag tune selection` fits it on labelled golden questions (a sentence is a
 positive when an evidence span covers it) with question-level cross-validation
-and writes `selection.json`: the feature means and scales, the weights, and the
-thresholds the generator uses on its probabilities. An index folder may carry
+and writes `selection.json`: the feature means and scales, the weights, the
+thresholds the generator uses on its probabilities, and the answer-shape model
+(rag.answer.extractive.shape). An index folder may carry
 its own (fitted on that corpus); otherwise the default shipped in rag/profiles/
 is used.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.answer.extractive.features import FEATURES
+from rag.answer.extractive.shape import ShapeModel
 from rag.core.errors import IndexIncompatibleError
 
 MODEL_FILE = "selection.json"
@@ -32,6 +34,7 @@ class SelectionModel:
     mean: np.ndarray
     scale: np.ndarray
     thresholds: dict[str, float] = field(default_factory=dict)
+    shape: ShapeModel | None = None  # when a list answers better than one fact (rag.answer.extractive.shape)
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
         """P(the sentence is evidence for the question), per row of features."""
@@ -45,14 +48,18 @@ class SelectionModel:
 
     def to_json(self) -> dict:
         return {"features": list(FEATURES), "weights": self.weights.tolist(), "intercept": self.intercept,
-                "mean": self.mean.tolist(), "scale": self.scale.tolist(), "thresholds": self.thresholds}
+                "mean": self.mean.tolist(), "scale": self.scale.tolist(), "thresholds": self.thresholds,
+                "shape": self.shape.to_json() if self.shape is not None else None}
 
     @classmethod
     def from_json(cls, data: dict) -> SelectionModel:
         if data.get("features") != list(FEATURES):
             raise IndexIncompatibleError("selection.json was fitted on other features — run 'rag tune selection'")
+        shape = ShapeModel.from_json(data.get("shape") or {})
+        if shape is None:
+            raise IndexIncompatibleError("selection.json has no answer-shape model for these features — run 'rag tune selection'")
         return cls(np.array(data["weights"]), float(data["intercept"]), np.array(data["mean"]),
-                   np.array(data["scale"]), {k: float(v) for k, v in data.get("thresholds", {}).items()})
+                   np.array(data["scale"]), {k: float(v) for k, v in data.get("thresholds", {}).items()}, shape)
 
 
 def load_model(index_folder: Path | None = None) -> SelectionModel:
