@@ -157,10 +157,16 @@ def choose_thresholds(cases: list[Case], model: SelectionModel) -> tuple[dict[st
 
 def run(service: QAService, out: Path, progress: Callable[[Iterable], Iterable] = lambda it: it,
         work_dir: Path = WORK_DIR) -> dict:
-    """Collect, cross-validate, fit on everything, choose thresholds, write `out`; the report."""
+    """Collect, cross-validate, fit, choose thresholds, write `out`; the report.
+
+    The sentence scorer is fitted on the questions about the service's own guides: on other
+    guides' sets it learned their wording and ranked the ML guides' key sentences lower (one
+    fit on all sets: non-train mean kw+ap+lead 1.800 against 1.899). The answer-shape model is
+    fitted on every set, so which shape answers best is learned from more than one guide family."""
     cases = collect(service, progress, work_dir)
-    table = cross_validate(cases)
-    model = fit(cases)
+    own = [c for c in cases if c.service is service]
+    table = cross_validate(own)
+    model = fit(own)
     shapes = collect_shapes(cases, model)
     shape_table = cross_validate_shape(shapes)
     model = replace(model, shape=fit_shape(shapes))

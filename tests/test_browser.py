@@ -261,7 +261,7 @@ def test_a_stream_that_breaks_off_keeps_its_text_and_says_why(server: str, brows
     visit.context.close()
 
 
-LIST_QUESTION = "Which optimizers besides gradient descent should I know?"
+LIST_QUESTION = "Which hyperparameter search methods should I know?"
 
 
 def test_the_header_names_the_guides_and_editions_the_index_holds(server: str, service: QAService,
