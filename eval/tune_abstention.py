@@ -22,7 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from eval.golden import load_golden
-from eval.suite import load_suite
+from eval.suite import load_suite, service_for
+from eval.tune_selection import WORK_DIR
 from rag.answer.abstention import DEFAULT_MODEL, FEATURES, AbstentionModel, abstention_features
 from rag.answer.answerability import abstain_reason
 from rag.service import QAService
@@ -39,12 +40,15 @@ class Labelled:
     by_rule: np.ndarray  # bool: the served rules already decline it
 
 
-def collect(service: QAService) -> Labelled:
-    engine, pipeline = service.engine, service.engine.pipeline
-    questions = [q for spec in load_suite() if spec.role in FIT_ROLES and spec.corpus is None
-                 for q in load_golden(spec.file) if not q.history]
+def collect(service: QAService, work_dir: Path = WORK_DIR) -> Labelled:
+    """Every standalone question of the fitting sets, asked of its own index (a set on other
+    guides of an index of corpus/ and those guides, built in `work_dir`)."""
+    specs = [spec for spec in load_suite() if spec.role in FIT_ROLES]
+    services = {spec.name: service_for(service, spec, work_dir) for spec in specs}
+    asked_of = [(services[spec.name], q) for spec in specs for q in load_golden(spec.file) if not q.history]
     rows, labels, rules = [], [], []
-    for q in questions:
+    for svc, q in asked_of:
+        engine, pipeline = svc.engine, svc.engine.pipeline
         passages = engine.retriever.retrieve(q.question, k=10)
         rows.append(abstention_features(q.question, passages)[0])
         labels.append(not q.answerable)
@@ -99,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write abstention.json")
     args = parser.parse_args()
-    service = QAService(Settings())
+    service = QAService(Settings(), fitted_decline=False)
     service.ensure_index()
     print(json.dumps(run(service, args.out), indent=2))
 

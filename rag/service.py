@@ -54,8 +54,11 @@ class QAService:
     one thread, in batches (rag.encoders.batching).
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, fitted_decline: bool = True) -> None:
+        """`fitted_decline=False` serves without the fitted decline model: what `rag tune abstention`
+        needs to refit one whose features changed (loading it would refuse)."""
         self.settings = settings
+        self.fitted_decline = fitted_decline
         self.embedder = embedder or Embedder(embed_dtype=settings.embed_dtype)
         self._plain_encoder = self._make_query_encoder()
         self.query_encoder: QueryEncoder = self._plain_encoder
@@ -192,7 +195,7 @@ class QAService:
         retriever = self.settings.retriever(index, self.query_encoder)
         pipeline = QAPipeline(
             retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
-            NearTerms(self.query_encoder), load_abstention(index.folder),  # type: ignore[arg-type]
+            NearTerms(self.query_encoder), load_abstention(index.folder) if self.fitted_decline else None,  # type: ignore[arg-type]
         )
         return Engine(index, retriever, pipeline, loaded_from)
 
