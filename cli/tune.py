@@ -26,11 +26,11 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Where to write th
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder \\[env RAG_INDEX_DIR, default index/]")]
 
 
-def _service(index: Path | None, fitted_decline: bool = True) -> QAService:
+def _service(index: Path | None) -> QAService:
     from rag.service import QAService
     from rag.settings import Settings
 
-    service = QAService(Settings(**({"index_dir": index} if index is not None else {})), fitted_decline=fitted_decline)
+    service = QAService(Settings(**({"index_dir": index} if index is not None else {})), fitted=False)
     service.ensure_index()
     return service
 
@@ -63,7 +63,7 @@ def abstention(out: OutOpt = None, index: IndexOpt = None) -> None:
     from rag.answer.abstention import DEFAULT_MODEL
 
     try:
-        report = run(_service(index, fitted_decline=False), out or DEFAULT_MODEL)
+        report = run(_service(index), out or DEFAULT_MODEL)
     except RagError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from e

@@ -68,7 +68,7 @@ def service_for(service: QAService, spec: GoldenSetSpec, work_dir: Path) -> QASe
     corpus = work_dir / f"corpus-{spec.name}"
     _mirror(service.settings.corpus_dir, spec.corpus, corpus)
     settings = service.settings.model_copy(update={"corpus_dir": corpus, "index_dir": work_dir / f"index-{spec.name}"})
-    extended = QAService(settings, embedder=service.embedder, fitted_decline=service.fitted_decline)
+    extended = QAService(settings, embedder=service.embedder, fitted=service.fitted)
     extended.build()
     return extended
 

@@ -103,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write abstention.json")
     args = parser.parse_args()
-    service = QAService(Settings(), fitted_decline=False)
+    service = QAService(Settings(), fitted=False)
     service.ensure_index()
     print(json.dumps(run(service, args.out), indent=2))
 

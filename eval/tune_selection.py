@@ -60,7 +60,7 @@ def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambd
     (a set on other guides against an index of corpus/ and those guides, built in `work_dir`)."""
     services = {spec.name: service_for(service, spec, work_dir) for spec in load_suite() if spec.role in FIT_ROLES}
     asked_of = [(services[spec.name], q) for spec in load_suite() if spec.name in services for q in load_golden(spec.file)]
-    generators = {id(s): generator_for(s, _untrained()) for s, _ in asked_of}
+    generators = {id(s): generator_for(s, SelectionModel.untrained()) for s, _ in asked_of}
     cases = []
     for svc, q in progress(asked_of):
         generator = generators[id(svc)]
@@ -178,8 +178,3 @@ def run(service: QAService, out: Path, progress: Callable[[Iterable], Iterable] 
     return {"cross_validation": table, "shape_cross_validation": shape_table, "thresholds": thresholds,
             "weights": weights, "shape_weights": shape_weights, "grid": grid, "questions": len(cases),
             "candidates": int(sum(len(c.labels) for c in cases))}
-
-
-def _untrained() -> SelectionModel:
-    n = len(FEATURES)
-    return SelectionModel(np.zeros(n), 0.0, np.zeros(n), np.ones(n))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.answer.abstention import load_abstention
 from rag.answer.extractive.generator import ExtractiveGenerator
-from rag.answer.extractive.model import load_model
+from rag.answer.extractive.model import SelectionModel, load_model
 from rag.answer.generation import Generator
 from rag.answer.neighbours import NearTerms
 from rag.core.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
@@ -54,11 +54,11 @@ class QAService:
     one thread, in batches (rag.encoders.batching).
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, fitted_decline: bool = True) -> None:
-        """`fitted_decline=False` serves without the fitted decline model: what `rag tune abstention`
-        needs to refit one whose features changed (loading it would refuse)."""
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, fitted: bool = True) -> None:
+        """`fitted=False` answers without the fitted models (an untrained sentence scorer, no decline
+        model): what `rag tune` needs to refit models whose features changed (loading them would refuse)."""
         self.settings = settings
-        self.fitted_decline = fitted_decline
+        self.fitted = fitted
         self.embedder = embedder or Embedder(embed_dtype=settings.embed_dtype)
         self._plain_encoder = self._make_query_encoder()
         self.query_encoder: QueryEncoder = self._plain_encoder
@@ -195,7 +195,7 @@ class QAService:
         retriever = self.settings.retriever(index, self.query_encoder)
         pipeline = QAPipeline(
             retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
-            NearTerms(self.query_encoder), load_abstention(index.folder) if self.fitted_decline else None,  # type: ignore[arg-type]
+            NearTerms(self.query_encoder), load_abstention(index.folder) if self.fitted else None,  # type: ignore[arg-type]
         )
         return Engine(index, retriever, pipeline, loaded_from)
 
@@ -209,7 +209,8 @@ class QAService:
             )
 
     def _generator(self, index: Index) -> Generator:
-        extractive = ExtractiveGenerator(self.query_encoder, load_model(index.folder),  # type: ignore[arg-type]
+        model = load_model(index.folder) if self.fitted else SelectionModel.untrained()
+        extractive = ExtractiveGenerator(self.query_encoder, model,  # type: ignore[arg-type]
                                          stored_vectors=index.sentence_vectors_of, outline=index.outline,
                                          alignment=index.alignment)
         if self.settings.generator != "llm":

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from rag.query.editions import preferred_edition, spans_editions
-from rag.query.reading import answer_type, asks_for_quantity
+from rag.query.reading import answer_type, asks_for_quantity, names
 
 # "List the ...", "What kinds of bias ...", "What are the steps ...": a list whatever the nouns.
 _LIST_WORDING = re.compile(
@@ -53,13 +53,14 @@ class Intent:
     `wants_list`: the items of a list; `both_editions`: each edition's part and a comparison;
     `edition`: the one edition the question names, whose passages alone should answer it;
     `kind`: the kind of thing a which/what question asks for ("tools"); `wants_figure`: a number
-    ("How many projects …?")."""
+    ("How many projects …?"); `names`: the names it is written with ("STRIDE", "Kubeflow")."""
 
     wants_list: bool = False
     both_editions: bool = False
     edition: str | None = None
     kind: str | None = None
     wants_figure: bool = False
+    names: tuple[str, ...] = ()
 
     @property
     def wants_names(self) -> bool:
@@ -76,6 +77,7 @@ def read_intent(question: str, editions: frozenset[str]) -> Intent:
         edition=None if both else preferred_edition(question, editions),
         kind=answer_type(question),
         wants_figure=asks_for_quantity(question),
+        names=tuple(names(question)),
     )
 
 

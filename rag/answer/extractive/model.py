@@ -43,6 +43,12 @@ class SelectionModel:
         z = ((rows - self.mean) / self.scale) @ self.weights + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    @classmethod
+    def untrained(cls) -> SelectionModel:
+        """Every sentence alike (and no list shape): the start of a fit."""
+        n = len(FEATURES)
+        return cls(np.zeros(n), 0.0, np.zeros(n), np.ones(n))
+
     def threshold(self, name: str, default: float) -> float:
         return float(self.thresholds.get(name, default))
 

@@ -27,8 +27,8 @@ from rag.query.intent import Intent
 
 SHAPE_FEATURES = (
     "anchor_score", "anchor_ratio", "median_score", "likely_share", "retrieved_share", "size", "cut",
-    "holds_best", "list_rank", "wants_names", "wants_figure", "introduced",
-    "best_names_things", "anchor_names_things", "kind_labels_one", "heading_overlap", "lead_overlap",
+    "holds_best", "list_rank", "wants_list", "wants_names", "wants_figure", "introduced",
+    "best_names_things", "anchor_names_things", "kind_labels_one", "lookup_name_in_one", "heading_overlap", "lead_overlap",
     "best_in_section", "best_just_before",
 )
 MAX_LISTS = 3
@@ -72,12 +72,11 @@ class ListOption:
 def list_options(ranked: list[Candidate], passages: list[ScoredChunk], outline: Outline | None,
                  max_items: int, intent: Intent, asked: frozenset[str]) -> list[ListOption]:
     """Each distinct list among the rated items (up to MAX_LISTS, best-rated first), as an answer
-    to a question that asks for several things (none for one fact: "What is STRIDE used for?").
-    Items of a list that no retrieved passage holds are added from the outline (and their chunks
+    to the question: whether it reads as a list question ("Which tools …?") is one of the model's
+    features, not a gate, since many ask for a list without saying so ("What should I check
+    before …?"). Items of a list that no retrieved passage holds are added from the outline (and their chunks
     appended to `passages`, so they can be cited)."""
     options: list[ListOption] = []
-    if not intent.wants_list:
-        return options
     seen: set[tuple[str, object]] = set()
     for anchor in (c for c in ranked if c.is_item):
         key = (anchor.doc, anchor.unit.block if anchor.unit is not None else anchor.section)
@@ -127,19 +126,27 @@ def _row(anchor: Candidate, members: list[Candidate], ranked: list[Candidate], o
     best = ranked[0]
     scores = sorted(m.score for m in members) or [0.0]
     rated = {id(c) for c in ranked}
-    holds_best = any(m is best for m in members)
+    holds_best = any((m.doc, m.quote.start) == (best.doc, best.quote.start) for m in members)  # chunks overlap
     kind = intent.kind
     return np.array([
         anchor.score, anchor.score / max(best.score, 1e-9), scores[len(scores) // 2],
         sum(s >= LIKELY for s in scores) / len(scores), sum(id(m) in rated for m in members) / max(len(members), 1),
         math.log1p(len(members)), float(len(members) > max_items), float(holds_best), 1.0 / (1 + rank),
-        float(intent.wants_names), float(intent.wants_figure),
+        float(intent.wants_list), float(intent.wants_names), float(intent.wants_figure),
         float(kind is not None and outline is not None and _introduces(outline, anchor, kind)),
         float(names_things(best) and not holds_best), float(names_things(anchor)),
         float(kind is not None and sum(labels_kind(m, kind) for m in members) == 1),
+        float(sum(_says_any(m, intent.names) for m in members) == 1 and not intent.wants_list),
         overlap(asked, anchor.section), overlap(asked, lead.text) if (lead := _lead_in(outline, anchor)) else 0.0,
         float((best.doc, best.section) == (anchor.doc, anchor.section)), float(_just_before(best, anchor)),
     ], dtype=np.float64)
+
+
+def _says_any(c: Candidate, names: tuple[str, ...]) -> bool:
+    """The item's sentence uses one of the question's names: a question that is not a list
+    question and names what one item is about ("What is STRIDE used for?") asks for that item."""
+    text = c.quote.text.lower()
+    return any(n.lower() in text for n in names)
 
 
 def _just_before(best: Candidate, anchor: Candidate) -> bool:
