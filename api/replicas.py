@@ -1,8 +1,8 @@
-"""More than one serving process: `rag serve --workers N`, the index watch every process runs, and the probes.
+"""More than one serving process: the index watch every process runs, the probes, and a replica's app.
 
-`serve_workers` runs N uvicorn worker processes on one socket. Each builds its
-own app from the environment (`worker_app`): its own model, batching worker and
-admission limit, all sharing the index's memory-mapped files and page cache.
+`rag serve --workers N` (api.workers) and Ray Serve replicas (api.ray_serve) each
+run their own app: their own model, batching worker and admission limit, all
+sharing the index's memory-mapped files and page cache.
 
 The index folder is the pointer to the index version served: a build writes a
 new folder and swaps it in with one rename (rag.index.build). Every process
@@ -16,14 +16,12 @@ POST /index/rebuild, or `rag index build`), reaches all of them.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.server import TimedH11Protocol, quiet_out_of_files_errors, server_options
+from api.server import quiet_out_of_files_errors
 from rag.core.errors import RagError
 from rag.service import QAService
 from rag.settings import Settings
@@ -73,23 +71,10 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
 
 
-class WorkerH11Protocol(TimedH11Protocol):
-    """The read timeout of `rag serve`, as a class a worker process can import (uvicorn pickles its options)."""
-
-    read_timeout_s = Settings().request_read_timeout_s
-
-
 def worker_app() -> FastAPI:
-    """One worker's app (uvicorn calls it in each worker process), configured by the environment."""
+    """A replica's app (Ray Serve builds one in each replica), configured by the environment."""
     from api.app import create_app
 
     quiet_out_of_files_errors()
     return create_app(Settings())
 
-
-def serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
-    """Run `workers` processes of the service on one socket; the index must exist (the caller builds it)."""
-    os.environ["RAG_INDEX_DIR"] = str(settings.index_dir.absolute())
-    os.environ["RAG_CORPUS_DIR"] = str(settings.corpus_dir.absolute())
-    options = {**server_options(settings, host, port), "http": WorkerH11Protocol}
-    uvicorn.run("api.replicas:worker_app", factory=True, workers=workers, **options)

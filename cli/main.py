@@ -279,9 +279,12 @@ def serve(
             _fail(str(e))
         return
     if workers > 1:
-        from api.replicas import serve_workers
+        from api.workers import serve_workers
 
-        serve_workers(settings, host, port, workers)
+        try:
+            serve_workers(settings, host, port, workers)
+        except RagError as e:
+            _fail(str(e))
         return
     app = create_app(settings, service, build_progress=progress)
     uvicorn.Server(server_config(app, settings, host, port)).run()

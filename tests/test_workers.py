@@ -1,7 +1,13 @@
-"""`rag serve --workers 2`: two processes on one port, both answering, and a rebuild reaches both."""
+"""`rag serve --workers 2`: two processes on one port, both answering, connections spread across
+them, a rebuild reaches both, and a process that dies is replaced."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -18,9 +24,39 @@ def test_two_workers_answer_and_a_build_reaches_both(corpus_copy: Path, index_co
                 found = client.post(f"{served.url}/search", json={"query": "Which MLOps tools?", "k": 3}, timeout=30)
             assert found.status_code == 200 and len(found.json()["results"]) == 3
 
+        spread = asyncio.run(_pids_of_concurrent_connections(served.url, 24))
+        assert len(spread) == 2 and min(spread.values()) >= 4, f"24 connections landed {dict(spread)}"
+
         rebuild_reaches_all(served.url, corpus_copy, index_copy, before)
         with httpx.Client() as client:
             hits = client.post(f"{served.url}/search", json={"query": "Zorblaxian toolkit", "k": 1}, timeout=30).json()
         assert hits["results"][0]["doc"] == "zz_extra.md"
+        victim = next(iter(before))
+        os.kill(victim, signal.SIGKILL)
+        replaced = _health_pids_without(served.url, victim)
+        assert len(replaced) == 2, f"the killed process was not replaced: {served.log.read_text()[-2000:]}"
     finally:
         served.stop()
+
+
+async def _pids_of_concurrent_connections(url: str, n: int) -> Counter[int]:
+    """Which process answered each of `n` connections opened at once (a burst of keep-alive clients).
+    Each process listens on its own SO_REUSEPORT socket, so the kernel spreads them (a shared socket
+    let one process take 28-30 of 32)."""
+    async def one() -> int:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return (await client.get(f"{url}/health")).json()["pid"]
+    return Counter(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def _health_pids_without(url: str, gone: int, seconds: float = 120) -> set[int]:
+    """The processes answering once `gone` is replaced: two, neither of them `gone`."""
+    deadline = time.monotonic() + seconds
+    pids: set[int] = set()
+    while time.monotonic() < deadline and len(pids) < 2:
+        try:
+            pids = set(health_by_pid(url, 2, seconds=5)) - {gone}
+        except httpx.TransportError:
+            pids = set()
+        time.sleep(0.5)
+    return pids
