@@ -20,7 +20,9 @@ ASKS_QUANTITY = re.compile(
 FRAME_WORDS = frozenset(
     "what which how why when where who does do did is are was were the a an say says said about mention mentions "
     "describe describes list lists name names mean means by to in of on for guide should i you me tell according "
-    "give kinds kind it its they them their ones those these that this else".split()
+    "give kinds kind it its they them their ones those these that this else "
+    # words for a part of the guide's own subject matter, not a kind of thing ("Which RL topics …?")
+    "topic topics family families type types area areas aspect aspects part parts".split()
 )
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
 # "c++", "C#", "F#": written with symbols the index's tokenizer drops, so looked for literally.
