@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from served import RAY_NORMAL_PRIORITY, Served, health_by_pid, rebuild_reaches_all
+from served import Served, health_by_pid, rebuild_reaches_all
 
 pytest.importorskip("ray.serve")
 
@@ -18,10 +18,12 @@ def test_two_ray_serve_replicas_answer_follow_a_rebuild_and_survive_one_killed(c
                                                                                tmp_path: Path) -> None:
     # Ray Serve may wait for its proxy several times on a busy machine (api.ray_serve.START_ATTEMPTS).
     served = Served(index_copy, tmp_path / "server.log", "--ray", "local", "--replicas", "2", corpus=corpus_copy,
-                    ready_s=420, **RAY_NORMAL_PRIORITY)
+                    ready_s=420)
     try:
         replicas = health_by_pid(served.url, 2)
         assert len(replicas) == 2, f"one replica answered: {served.log.read_text()[-3000:]}"
+        own = os.getpriority(os.PRIO_PROCESS, 0)  # a local cluster's replicas run at our priority, not Ray's 15
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in replicas} == {own}
         assert httpx.get(f"{served.url}/livez").status_code == 200 and httpx.get(f"{served.url}/readyz").status_code == 200
 
         rebuild_reaches_all(served.url, corpus_copy, index_copy, replicas)

@@ -115,6 +115,10 @@ def connect(address: str, packages: list[Path], local_cpus: int | None = None) -
         _check_reachable(address)
     try:
         if address == LOCAL:
+            # Ray starts its workers at niceness 15 so that its own daemons stay responsive; on a local
+            # cluster the workers do all of the work (the embedding, Serve's replicas), and on a busy
+            # machine they got ~7% of a CPU that way (issue 17's measurements).
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(num_cpus=local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
                      runtime_env=runtime_env, log_to_driver=False, configure_logging=False, _node_ip_address=LOOPBACK)
         else:
