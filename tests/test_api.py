@@ -371,3 +371,10 @@ def test_real_server_rejects_undecodable_body_with_json_400(server_url: str) -> 
 def test_openapi_description_names_the_indexed_guides(client: TestClient) -> None:
     description = client.get("/openapi.json").json()["info"]["description"]
     assert "Essential Machine Learning Skills" in description and "machine-learning career" not in description
+
+
+def test_what_the_service_loaded_is_frozen_out_of_garbage_collection(client: TestClient) -> None:
+    # a full collection walking the model and the index held the GIL ~100 ms under load (bench/README.md)
+    import gc
+
+    assert gc.get_freeze_count() > 50_000
