@@ -66,7 +66,7 @@ def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambd
         generator = generators[id(svc)]
         history = [Turn(t.role, t.content) for t in q.history]
         asked, passages = retrieve_in_context(svc.engine.retriever, q.question, history, 10)
-        quotes = quotable(passages)
+        quotes = quotable(passages, generator.outline)
         intent = read_intent(asked.question, frozenset(p.chunk.edition for p in passages if p.chunk.edition))
         found, rows = generator.features(asked.question, intent, passages, quotes) if quotes else ([], np.zeros((0, len(FEATURES))))
         labels = np.array([any(covers(span, c.quote.text) for span in q.spans) for c in found], dtype=bool)

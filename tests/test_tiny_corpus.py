@@ -77,3 +77,13 @@ def test_citations_point_into_the_guide_they_quote(tiny: QAService):
     for citation in result.answer.citations:
         for quote in citation.quotes:
             assert raw[quote.start : quote.end] == quote.text
+
+
+def test_the_short_items_of_a_list_of_names_are_quotable_as_items(tiny: QAService):
+    from rag.answer.extractive.selection import quotable
+
+    passages = tiny.engine.retriever.retrieve("Which dry goods should a pantry keep in stock?", k=5)
+    with_outline = {q.text.strip("- ") for _, _, q in quotable(passages, tiny.engine.index.outline)}
+    without = {q.text.strip("- ") for _, _, q in quotable(passages)}
+    assert {"Rice", "Lentils", "Rolled oats"} <= with_outline
+    assert not {"Rice", "Lentils", "Rolled oats"} & without  # bare fragments are not quoted

@@ -87,7 +87,7 @@ class ExtractiveGenerator:
 
     def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
         """The question's intent, and the candidate sentences best first (scored by the model)."""
-        quotes = quotable(passages)
+        quotes = quotable(passages, self.outline)
         editions = frozenset(p.chunk.edition for p in passages if p.chunk.edition)
         intent = read_intent(question, editions)
         if not quotes:

@@ -22,24 +22,34 @@ from rag.answer.extractive.features import Candidate
 from rag.answer.extractive.model import SelectionModel
 from rag.core.text import near_duplicate
 from rag.core.types import Quote, ScoredChunk
+from rag.index.outline import Outline
 
 MIN_CHARS = 25
 _LEANS_BACK = re.compile(r"^(?:It|This|These|They|That|Those|Such)\b")
 
 
-def quotable(passages: list[ScoredChunk]) -> list[tuple[int, int, Quote]]:
+def quotable(passages: list[ScoredChunk], outline: Outline | None = None) -> list[tuple[int, int, Quote]]:
     """(passage, position, quote) of every sentence an answer may quote: not filler, not a fragment,
-    not a list lead-in ending in ':'."""
+    not a list lead-in ending in ':'. An item of a list (by the outline) is whole however short:
+    a list of plain names ("- Straw", "- Wood chips and sawdust") is answered by its names."""
     return [
         (i, j, q)
         for i, p in enumerate(passages)
         for j, q in enumerate(p.chunk.quotes())
-        if _quotable(q.text) and not (j < len(p.chunk.filler) and p.chunk.filler[j])
+        if _quotable(q.text, _is_item(outline, p.chunk.doc, q.start)) and not (j < len(p.chunk.filler) and p.chunk.filler[j])
     ]
 
 
-def _quotable(text: str) -> bool:
-    return len(text) >= MIN_CHARS and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4 and not text.rstrip().endswith(":")
+def _quotable(text: str, item: bool = False) -> bool:
+    if text.rstrip().endswith(":"):
+        return False
+    words = len(re.findall(r"[A-Za-z]{2,}", text))
+    return words >= 1 if item else len(text) >= MIN_CHARS and words >= 4
+
+
+def _is_item(outline: Outline | None, doc: str, start: int) -> bool:
+    unit = outline.unit_at(doc, start) if outline is not None else None
+    return unit is not None and unit.item >= 0
 
 
 def pick_fact(ranked: list[Candidate], passages: list[ScoredChunk], model: SelectionModel) -> list[Candidate]:
