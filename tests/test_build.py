@@ -147,7 +147,7 @@ def _guide(title: str, sections: int, extra: str = "") -> str:
 def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path):
     corpus, embedder = tmp_path / "corpus", HashingEmbedder()
     corpus.mkdir()
-    for name, sections in (("a.md", 4), ("b.md", 6), ("c.md", 5)):
+    for name, sections in (("a.md", 4), ("a2.md", 2), ("b.md", 6), ("c.md", 5), ("e.md", 3)):
         (corpus / name).write_text(_guide(name[0].upper() + " guide", sections, " Zorblax." if name == "c.md" else ""))
     settings = Settings().index_settings(embedder)  # type: ignore[arg-type]
     build_index(corpus, tmp_path / "updated", settings, embedder)  # type: ignore[arg-type]

@@ -219,7 +219,11 @@ def _lay_out(docs: list[Document], carried: dict[str, tuple[int, int]],
     for doc in docs:
         if doc.doc in carried:
             start, stop = carried[doc.doc]
-            moves.append((start, stop, at))
+            if moves and moves[-1][1] == start and moves[-1][2] + start - moves[-1][0] == at:
+                first, _, to = moves.pop()  # guides carried together with their neighbours: one range
+                moves.append((first, stop, to))
+            else:
+                moves.append((start, stop, at))
             at += stop - start
         else:
             new = chunk(doc)

@@ -165,8 +165,9 @@ class Passages(Sequence[Chunk]):
             with self._lock:
                 found = self._con.execute("SELECT record, hash, sentence_hashes FROM chunks WHERE row >= ? AND row < ? "
                                           "ORDER BY row", (block, min(block + _LINES_PER_READ, stop))).fetchall()
-            # The bytes of json.dumps({**record, "hash": ..., "sentence_hashes": ...}): the record is a JSON object.
-            yield from (f'{record[:-1]}, "hash": {json.dumps(h)}, "sentence_hashes": {s}}}\n' for record, h, s in found)
+            # The bytes of json.dumps({**record, "hash": ..., "sentence_hashes": ...}): the record is a JSON object
+            # and the keys are hex digests.
+            yield from (f'{record[:-1]}, "hash": "{h}", "sentence_hashes": {s}}}\n' for record, h, s in found)
 
     def close(self) -> None:
         self._con.close()
