@@ -14,8 +14,9 @@ import pytest
 from rag.core.errors import CorpusError, IndexBuildError
 from rag.encoders.embedding import Embedder
 from rag.index.build import build_index
-from rag.index.store import MANIFEST, load_index
+from rag.index.store import CHUNKS, MANIFEST, SENTENCE_OFFSETS, SENTENCE_VECTORS, VECTORS, load_index
 from rag.settings import Settings
+from tests.fakes import HashingEmbedder
 
 
 def _build(corpus: Path, index: Path, embedder, **settings):
@@ -135,3 +136,37 @@ def test_above_the_exact_limit_a_changed_guide_updates_the_compressed_index_in_p
     queries = np.asarray(index.vectors)
     _, rows = index.dense_search(queries, 5)
     np.testing.assert_array_equal(rows, np.argsort(-(queries @ queries.T), axis=1, kind="stable")[:, :5])
+
+
+def _guide(title: str, sections: int, extra: str = "") -> str:
+    body = "".join(f"## Step {i}\n{title} step {i} uses tool{i % 3} and method{i % 5} for stage {i}.{extra if i == 1 else ''}\n\n"
+                   for i in range(sections))
+    return f"# {title}\n\n{body}"
+
+
+def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path):
+    corpus, embedder = tmp_path / "corpus", HashingEmbedder()
+    corpus.mkdir()
+    for name, sections in (("a.md", 4), ("a2.md", 2), ("b.md", 6), ("c.md", 5), ("e.md", 3)):
+        (corpus / name).write_text(_guide(name[0].upper() + " guide", sections, " Zorblax." if name == "c.md" else ""))
+    settings = Settings().index_settings(embedder)  # type: ignore[arg-type]
+    build_index(corpus, tmp_path / "updated", settings, embedder)  # type: ignore[arg-type]
+    (corpus / "b.md").write_text(_guide("B guide", 8, " Grinders need burrs."))  # more rows: the rows after it move
+    (corpus / "c.md").unlink()
+    (corpus / "d.md").write_text(_guide("D guide", 3))
+    report = build_index(corpus, tmp_path / "updated", settings, embedder)  # type: ignore[arg-type]
+    assert report.changed == ["b.md"] and report.added == ["d.md"] and report.removed == ["c.md"]
+    build_index(corpus, tmp_path / "fresh", settings, embedder)  # type: ignore[arg-type]
+
+    updated, fresh = (load_index(tmp_path / name, settings) for name in ("updated", "fresh"))
+    assert (tmp_path / "updated" / CHUNKS).read_bytes() == (tmp_path / "fresh" / CHUNKS).read_bytes()
+    assert list(updated.chunks) == list(fresh.chunks) and updated.chunks.keys() == fresh.chunks.keys()
+    assert updated.editions == fresh.editions
+    for name in (VECTORS, SENTENCE_VECTORS, SENTENCE_OFFSETS):
+        np.testing.assert_array_equal(np.load(tmp_path / "updated" / name), np.load(tmp_path / "fresh" / name))
+    for query in ("burrs grinders", "tool1 method2", "A guide stage 3", "D guide step"):
+        np.testing.assert_array_equal(updated.bm25.scores(query), fresh.bm25.scores(query))
+        vector = embedder.encode_queries([query])
+        for a, b in zip(updated.dense_search(vector, 10), fresh.dense_search(vector, 10), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert not updated.bm25.mentions("zorblax") and not fresh.bm25.mentions("zorblax")  # only the removed guide had it

@@ -1,18 +1,24 @@
-"""Lexical retrieval with bm25s: English stemming and stop-words, saved as plain arrays."""
+"""Lexical retrieval: BM25 (Lucene's variant) over stemmed, stop-worded terms, with IDF applied at query time.
+
+The index keeps term frequencies, not scores: postings of (row, term count) per term,
+and each row's length. IDF and the length norm, which depend on the whole corpus,
+are computed when a query is scored, so an update that changes one guide replaces
+that guide's postings (`updated`) instead of re-scoring every passage (issue 18: at
+100k passages re-making bm25s's precomputed scores was a third of a one-file update).
+The scores are bm25s's "lucene" ones: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+tf / (tf + k1 · (1 - b + b · len / avg len)). The files are plain arrays and JSON.
+"""
 
 from __future__ import annotations
 
-import logging
+import json
 import re
 from pathlib import Path
 
-import bm25s
 import numpy as np
 from pydantic import BaseModel, Field
 
 from rag.core.text import terms
-
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class BM25Settings(BaseModel, frozen=True):
@@ -39,46 +45,107 @@ def variants(word: str) -> list[str]:
     return found
 
 
-class BM25Index:
-    """A bm25s index over passages, scoring every passage for a query."""
+_VOCABULARY = "vocab.json"
+_PARAMS = "params.json"
+_ARRAYS = ("indptr", "rows", "counts", "lengths")
 
-    def __init__(self, model: bm25s.BM25, settings: BM25Settings) -> None:
-        self._model = model
+
+class BM25Index:
+    """BM25 over passages: `indptr[t]:indptr[t + 1]` of `rows`/`counts` are term t's postings
+    (the passage rows it occurs in, and how often), `lengths` each passage's term count."""
+
+    def __init__(self, vocabulary: list[str], arrays: dict[str, np.ndarray], settings: BM25Settings) -> None:
         self.settings = settings
+        self._vocabulary = vocabulary
+        self._ids = {term: i for i, term in enumerate(vocabulary)}
+        self._indptr, self._rows, self._counts, self._lengths = (arrays[name] for name in _ARRAYS)
+        average = float(self._lengths.sum()) / max(len(self._lengths), 1)
+        # k1 · (1 - b + b · len / avg len), per row: the length norm of every passage, made once per load.
+        self._norm = (settings.k1 * (1 - settings.b + settings.b * self._lengths / max(average, 1e-9))).astype(np.float32)
 
     @classmethod
     def build(cls, passages: list[str], settings: BM25Settings) -> BM25Index:
-        model = bm25s.BM25(k1=settings.k1, b=settings.b)
-        model.index(terms(passages, settings.stemmer, settings.stopwords), show_progress=False)
-        return cls(model, settings)
+        return cls.empty(settings).updated(np.zeros(0, dtype=np.int64), len(passages), np.arange(len(passages)), passages)
+
+    @classmethod
+    def empty(cls, settings: BM25Settings) -> BM25Index:
+        arrays: dict[str, np.ndarray] = {"indptr": np.zeros(1, dtype=np.int64), "rows": np.zeros(0, dtype=np.int32),
+                  "counts": np.zeros(0, dtype=np.uint16), "lengths": np.zeros(0, dtype=np.int32)}
+        return cls([], arrays, settings)
+
+    def updated(self, new_rows: np.ndarray, size: int, added_rows: np.ndarray, added: list[str]) -> BM25Index:
+        """The index of `size` passages: old row r becomes `new_rows[r]` (-1: gone), and
+        `added[i]` is the passage at row `added_rows[i]`. The work follows the old postings
+        kept (array passes) and the added passages (tokenised), not a re-scoring."""
+        vocabulary = list(self._vocabulary)
+        ids = dict(self._ids)
+        tokens = terms(added, self.settings.stemmer, self.settings.stopwords) if added else []
+        flat = np.fromiter((ids.setdefault(t, len(ids)) for doc in tokens for t in doc), dtype=np.int64)
+        vocabulary += sorted(ids, key=ids.__getitem__)[len(vocabulary):]
+        lengths = np.zeros(size, dtype=np.int32)
+        kept = new_rows >= 0
+        lengths[new_rows[kept]] = self._lengths[kept]
+        lengths[added_rows] = [len(doc) for doc in tokens]
+        old_terms = np.repeat(np.arange(len(self._vocabulary), dtype=np.int64), np.diff(self._indptr))
+        rows = new_rows[self._rows] if len(self._rows) else np.zeros(0, dtype=np.int64)
+        keep = rows >= 0
+        old_terms, rows, counts = old_terms[keep], rows[keep], self._counts[keep]
+        pairs, added_counts = np.unique(flat * size + np.repeat(added_rows, [len(doc) for doc in tokens]),
+                                        return_counts=True)
+        added_terms = pairs // max(size, 1)
+        at = np.searchsorted(old_terms, added_terms, side="right")  # a term's new postings go after its old ones
+        per_term = np.bincount(old_terms, minlength=len(vocabulary)) + np.bincount(added_terms, minlength=len(vocabulary))
+        arrays: dict[str, np.ndarray] = {"indptr": np.concatenate([[0], np.cumsum(per_term)]).astype(np.int64),
+                  "rows": np.insert(rows, at, pairs % max(size, 1)).astype(np.int32),
+                  "counts": np.insert(counts, at, added_counts).astype(np.uint16),
+                  "lengths": lengths}
+        return BM25Index(vocabulary, arrays, self.settings)
 
     def save(self, folder: Path) -> None:
-        self._model.save(str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = (self._indptr, self._rows, self._counts, self._lengths)
+        for name, array in zip(_ARRAYS, arrays, strict=True):
+            np.save(folder / f"{name}.npy", array)
+        (folder / _VOCABULARY).write_text(json.dumps(self._vocabulary, ensure_ascii=False), encoding="utf-8")
+        params = {**self.settings.model_dump(), "method": "lucene", "documents": self.size}
+        (folder / _PARAMS).write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, settings: BM25Settings) -> BM25Index:
-        """Memory-mapped: a query reads only its terms' postings, so a large index costs no memory to load."""
-        return cls(bm25s.BM25.load(str(folder), mmap=True), settings)
+        """Memory-mapped: a query reads only its terms' postings, so a large index costs no memory to load
+        (but the per-row length norm, 4 bytes a passage)."""
+        vocabulary = json.loads((folder / _VOCABULARY).read_text(encoding="utf-8"))
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        return cls(vocabulary, arrays, settings)
 
     @property
     def size(self) -> int:
-        return int(self._model.scores["num_docs"])
+        return len(self._lengths)
+
+    def _known(self, term: str) -> bool:
+        """In some passage (a term whose passages were all removed stays in the vocabulary, with no postings)."""
+        i = self._ids.get(term)
+        return i is not None and self._indptr[i + 1] > self._indptr[i]
 
     def mentions(self, text: str) -> bool:
         """True when every term of `text` (stemmed, stop-words dropped) occurs in some passage,
         as itself or as a variant: "Europe" is mentioned by "European", "Wi-Fi" by "wifi"."""
-        vocabulary = self._model.vocab_dict
-        if all(t in vocabulary for t in terms([text], self.settings.stemmer, self.settings.stopwords)[0]):
+        if all(self._known(t) for t in terms([text], self.settings.stemmer, self.settings.stopwords)[0]):
             return True
         words = re.findall(r"[a-z0-9]+", text.lower())
         forms = [" ".join(variants(w)) for w in words] + ["".join(words)]
-        known = [any(t in vocabulary for t in stems) for stems in terms(forms, self.settings.stemmer, self.settings.stopwords)]
+        known = [any(self._known(t) for t in stems) for stems in terms(forms, self.settings.stemmer, self.settings.stopwords)]
         return all(known[: len(words)]) or known[-1]
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for `query` (zeros when no query term is known)."""
-        tokens = terms([query], self.settings.stemmer, self.settings.stopwords)[0]
-        known = [t for t in tokens if t in self._model.vocab_dict]
-        if not known:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._model.get_scores(known), dtype=np.float32)
+        """BM25 score of every passage for `query` (zeros when no query term is known); a term
+        repeated in the query counts as often as it occurs."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for term in terms([query], self.settings.stemmer, self.settings.stopwords)[0]:
+            if self._known(term):
+                i = self._ids[term]
+                start, end = int(self._indptr[i]), int(self._indptr[i + 1])
+                rows, counts = self._rows[start:end], self._counts[start:end].astype(np.float32)
+                idf = np.float32(np.log(1 + (self.size - (end - start) + 0.5) / (end - start + 0.5)))
+                out[rows] += idf * counts / (counts + self._norm[rows])
+        return out

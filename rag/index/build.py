@@ -1,9 +1,11 @@
 """`rag index build`: incremental, crash-safe index builds.
 
 - Nothing changed (same files, same settings): a no-op that does not load the model.
-- Some guides changed: every chunk is re-cut (cheap), but only chunks whose
-  embedded text is new are embedded; the rest reuse the serving index's vectors,
-  keyed by a hash of (model, embedded text).
+- Some guides changed: the rows of the unchanged guides are carried over as they
+  are (records, vectors and BM25 postings copied, not re-cut, re-embedded or
+  re-scored), so an update costs what changed plus a copy. The changed guides are
+  re-cut, and only chunks whose embedded text is new are embedded; the rest reuse
+  the serving index's vectors, keyed by a hash of (model, embedded text).
 - A changed model or chunker setting re-embeds everything.
 - The new index is written to a fresh staging folder beside the target and
   swapped in with one atomic rename; a failed or killed build leaves the
@@ -22,7 +24,6 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -32,19 +33,22 @@ import faiss
 import numpy as np
 
 from rag.core.errors import CorpusError, IndexBuildError, IndexIncompatibleError, RagError
-from rag.core.types import Document
+from rag.core.types import Chunk, Document
 from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
 from rag.index import ann
 from rag.index.alignment import CachedEncode, Thresholds, align_guides, write_alignment
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
-from rag.index.passages import PASSAGES, Passages
+from rag.index.passages import PASSAGES, Passages, dropped_rows
 from rag.index.store import (
+    BM25_DIR,
     FAISS_FILE,
+    SENTENCE_OFFSETS,
     SENTENCE_VECTORS,
     VECTORS,
     IndexManifest,
     IndexSettings,
+    NewRows,
     read_manifest,
     verify_files,
     write_index,
@@ -137,19 +141,23 @@ def write_documents(
 
     `files` lists every corpus file seen (name → sha256); those not among `docs`
     are recorded as skipped, so an unchanged corpus is still recognised as such.
+    The rows of guides unchanged since `old` are carried over as they are, not
+    chunked, embedded or scored again (`_PreviousIndex.carried`).
     """
     template = settings.passage_template
-    chunks = [
-        c for doc in docs for c in chunk_document(doc, settings.chunker, lambda c: embedder.fits(passage_text(c, template)))
-    ]
-    if not chunks:
+    files = files or {}
+    previous = _previous_index(index_dir, old, settings) if old else None
+    carried = previous.carried(docs, old, files) if previous and old else {}
+    layout = _lay_out(docs, carried, lambda doc: chunk_document(
+        doc, settings.chunker, lambda c: embedder.fits(passage_text(c, template))))
+    if not layout.size:
         raise CorpusError("no text to index")
+    chunks = layout.chunks
     texts = [passage_text(c, template) for c in chunks]
     sentence_texts = [[passage_text(replace(c, text=q.text), template) for q in c.quotes()] for c in chunks]
     all_texts = texts + [t for group in sentence_texts for t in group]
     keys = [_embedding_key(settings.model, t) for t in all_texts]
-    previous = _previous_index(index_dir, old, settings) if old else None
-    cache = previous.rows_by_key() if previous else {}
+    cache = previous.rows_by_key(layout.moves) if previous else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
     fresh = _encode(encoder or embedder.encode_passages, [all_texts[i] for i in missing], progress) if missing else None
     fresh_rows = {keys[i]: j for j, i in enumerate(missing)}
@@ -162,28 +170,67 @@ def write_documents(
         vectors[new] = np.asarray(fresh, dtype=np.float32)[[fresh_rows[keys[i]] for i in new]]
     hashes, sentence_hashes = keys[: len(chunks)], _regroup(keys[len(chunks) :], sentence_texts)
     doc_files = {d.doc: d.sha256 for d in docs}
-    catalogue = {name: digest for name, digest in (files or {}).items() if name == CATALOGUE}
-    skipped = {name: digest for name, digest in (files or {}).items() if name not in doc_files and name not in catalogue}
+    catalogue = {name: digest for name, digest in files.items() if name == CATALOGUE}
+    skipped = {name: digest for name, digest in files.items() if name not in doc_files and name not in catalogue}
     doc_files |= catalogue
-    bm25 = BM25Index.build(texts, settings.bm25)
-    faiss_index = previous.updated_faiss_index(hashes, vectors[: len(chunks)]) if previous else None
+    rows = NewRows(layout.size, layout.moves, layout.rows, chunks, hashes, sentence_hashes, vectors[: len(chunks)],
+                   vectors[len(chunks) :], previous.folder if previous else None)
+    new_rows = previous.new_rows(layout.moves) if previous else np.zeros(0, dtype=np.int64)
+    bm25 = (previous.bm25 if previous else BM25Index.empty(settings.bm25)).updated(new_rows, layout.size, layout.rows, texts)
     thresholds = Thresholds.load()
     # The previous build's heading and item vectors, when its vectors can be reused at all.
     node_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None)
+
+    def faiss_index(all_vectors: np.ndarray) -> faiss.Index:
+        updated = previous.updated_faiss_index(new_rows, layout.rows, all_vectors) if previous else None
+        return updated if updated is not None else ann.make_index(all_vectors)
 
     def write(staging: Path) -> None:
         write_outline(staging, docs)
         write_alignment(staging, align_guides(docs, chunks, node_encode, thresholds), thresholds)
         node_encode.save(staging)
-        write_index(staging, settings, doc_files, skipped, chunks, hashes, vectors[: len(chunks)], sentence_hashes,
-                    vectors[len(chunks) :], bm25, faiss_index)
+        write_index(staging, settings, doc_files, skipped, rows, bm25, faiss_index)
         _write_extracted(staging, docs)
 
     _swap_in(index_dir, write)
     chunk_missing = sum(1 for k in keys[: len(chunks)] if k not in cache)
     return BuildReport(
-        status="built", chunk_count=len(chunks), embedded=chunk_missing, reused=len(chunks) - chunk_missing, skipped=skipped
+        status="built", chunk_count=layout.size, embedded=chunk_missing, reused=layout.size - chunk_missing, skipped=skipped
     )
+
+
+@dataclass
+class _Layout:
+    """Where each guide's rows go in the new index: carried over from the previous index, or chunked anew."""
+
+    size: int
+    moves: list[tuple[int, int, int]]  # (old start, old stop, new start) of each carried guide's rows
+    rows: np.ndarray  # the new row of each chunk in `chunks`
+    chunks: list[Chunk]
+
+
+def _lay_out(docs: list[Document], carried: dict[str, tuple[int, int]],
+             chunk: Callable[[Document], list[Chunk]]) -> _Layout:
+    """The rows of `docs` in order: a carried guide's old rows, or `chunk(doc)`."""
+    moves: list[tuple[int, int, int]] = []
+    chunks: list[Chunk] = []
+    rows: list[int] = []
+    at = 0
+    for doc in docs:
+        if doc.doc in carried:
+            start, stop = carried[doc.doc]
+            if moves and moves[-1][1] == start and moves[-1][2] + start - moves[-1][0] == at:
+                first, _, to = moves.pop()  # guides carried together with their neighbours: one range
+                moves.append((first, stop, to))
+            else:
+                moves.append((start, stop, at))
+            at += stop - start
+        else:
+            new = chunk(doc)
+            chunks += new
+            rows += range(at, at + len(new))
+            at += len(new)
+    return _Layout(at, moves, np.array(rows, dtype=np.int64), chunks)
 
 
 def _write_extracted(folder: Path, docs: list[Document]) -> None:
@@ -220,43 +267,67 @@ def previous_manifest(index_dir: Path) -> IndexManifest | None:
 
 @dataclass
 class _PreviousIndex:
-    """What a build reuses of the serving index: vectors by embedding key, and its FAISS index."""
+    """What a build reuses of the serving index: the rows of unchanged guides, vectors by embedding key,
+    its BM25 postings and its FAISS index."""
 
     folder: Path
-    hashes: list[str]
+    passages: Passages
     vectors: np.ndarray
-    sentence_keys: list[str]
     sentence_vectors: np.ndarray
+    sentence_offsets: np.ndarray
+    bm25: BM25Index
 
-    def rows_by_key(self) -> dict[str, int]:
-        """Embedding key → row in `rows`: chunk rows first, then sentence rows."""
-        return {k: r for r, k in enumerate(self.hashes)} | {k: len(self.hashes) + r for r, k in enumerate(self.sentence_keys)}
+    def carried(self, docs: list[Document], old: IndexManifest, files: dict[str, str]) -> dict[str, tuple[int, int]]:
+        """The rows `start:stop` of each guide that can be carried over as it is: same file, same
+        catalogue (titles, editions), and not part of an edition series (the alignment reads its chunks)."""
+        if files.get(CATALOGUE) != old.files.get(CATALOGUE):
+            return {}
+        doc_rows = self.passages.doc_rows()
+        return {d.doc: doc_rows[d.doc] for d in docs
+                if d.doc in doc_rows and old.files.get(d.doc) == files.get(d.doc) == d.sha256 and not (d.series and d.edition)}
+
+    def rows_by_key(self, moves: list[tuple[int, int, int]]) -> dict[str, int]:
+        """Embedding key → row in `rows`, of the rows not carried over (chunk rows first, then sentence rows):
+        the vectors a changed guide may reuse."""
+        found: dict[str, int] = {}
+        for start, stop in dropped_rows(moves, len(self.passages)):
+            hashes, sentence_hashes = self.passages.keys(start, stop)
+            found |= {k: start + r for r, k in enumerate(hashes)}
+            first = len(self.passages) + int(self.sentence_offsets[start])
+            found |= {k: first + r for r, k in enumerate(k for keys in sentence_hashes for k in keys)}
+        return found
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of `rows` (numbered as in `rows_by_key`), read from the memory-mapped files."""
-        n = len(self.hashes)
+        n = len(self.passages)
         out = np.empty((len(rows), self.vectors.shape[1]), dtype=np.float32)
         chunk = rows < n
         out[chunk] = self.vectors[rows[chunk]]
         out[~chunk] = self.sentence_vectors[rows[~chunk] - n]
         return out
 
-    def updated_faiss_index(self, hashes: list[str], vectors: np.ndarray) -> faiss.Index | None:
-        """The serving FAISS index with only the changed rows dropped and added (rag.index.ann), or
-        None to make one anew."""
+    def new_rows(self, moves: list[tuple[int, int, int]]) -> np.ndarray:
+        """Where each old row goes (-1: not carried over)."""
+        new_rows = np.full(len(self.passages), -1, dtype=np.int64)
+        for start, stop, to in moves:
+            new_rows[start:stop] = np.arange(to, to + stop - start)
+        return new_rows
+
+    def updated_faiss_index(self, new_rows: np.ndarray, added_rows: np.ndarray, vectors: np.ndarray) -> faiss.Index | None:
+        """The serving FAISS index with only the rows not carried over dropped and the new ones added
+        (rag.index.ann), or None to make one anew."""
         try:
             old = ann.read_index(self.folder / FAISS_FILE)
         except RuntimeError as e:
             log.warning("not updating the FAISS index of %s: %s", self.folder, e)
             return None
-        if old.ntotal != len(self.hashes):
+        if old.ntotal != len(self.passages):
             return None
-        new_rows, added_rows = row_moves(self.hashes, hashes)
         return ann.updated_index(old, new_rows, added_rows, vectors)
 
 
 def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> _PreviousIndex | None:
-    """The serving index's rows and vectors (memory-mapped), or None if they cannot be trusted.
+    """The serving index's rows, vectors (memory-mapped) and BM25 postings, or None if they cannot be trusted.
 
     Any settings change (model, chunker, template) forces a full re-embed, so an
     index never mixes vectors made under two configurations.
@@ -265,34 +336,22 @@ def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings
         return None
     try:
         verify_files(index_dir, old, full=False)  # never reuse vectors of a damaged index
-        passages = Passages(index_dir / PASSAGES)
-        hashes, sentence_hashes = passages.keys()
-        passages.close()
         previous = _PreviousIndex(
             folder=index_dir,
-            hashes=hashes,
+            passages=Passages(index_dir / PASSAGES),
             vectors=np.load(index_dir / VECTORS, mmap_mode="r"),
-            sentence_keys=[k for keys in sentence_hashes for k in keys],
             sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
+            sentence_offsets=np.load(index_dir / SENTENCE_OFFSETS),
+            bm25=BM25Index.load(index_dir / BM25_DIR, settings.bm25),
         )
     except (OSError, ValueError, KeyError, sqlite3.Error, IndexIncompatibleError) as e:
-        log.warning("not reusing embeddings from %s: %s", index_dir, e)
+        log.warning("not reusing the rows of %s: %s", index_dir, e)
         return None
-    if len(previous.hashes) != len(previous.vectors) or len(previous.sentence_keys) != len(previous.sentence_vectors):
+    n = len(previous.passages)
+    if {n, len(previous.vectors), len(previous.sentence_offsets) - 1, previous.bm25.size} != {n} or \
+            previous.sentence_offsets[-1] != len(previous.sentence_vectors):
         return None
     return previous
-
-
-def row_moves(old: list[str], new: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Where each old row went (-1: gone), and the new rows that are new, matching rows by
-    embedding key (equal keys pair up in order)."""
-    free: dict[str, deque[int]] = defaultdict(deque)
-    for row, key in enumerate(new):
-        free[key].append(row)
-    new_rows = np.array([free[key].popleft() if free[key] else -1 for key in old], dtype=np.int64)
-    taken = np.zeros(len(new), dtype=bool)
-    taken[new_rows[new_rows >= 0]] = True
-    return new_rows, np.flatnonzero(~taken)
 
 
 @contextmanager

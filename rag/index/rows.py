@@ -20,15 +20,38 @@ import numpy as np
 IN_MEMORY_BYTES = 64 << 20
 
 
+def npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """A .npy file's shape, Fortran order, dtype, and where its data starts."""
+    with path.open("rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        return shape, fortran, np.dtype(dtype), f.tell()
+
+
+def copy_rows(source: Path, target: Path, moves: list[tuple[int, int, int]]) -> None:
+    """Rows `start:stop` of the .npy `source` into rows `to:` of the .npy `target` (same row size), for each
+    (start, stop, to) of `moves`, copied by the kernel (copy_file_range): no page of either passes
+    through the process."""
+    shape, _, dtype, source_offset = npy_header(source)
+    target_offset = npy_header(target)[3]
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    with source.open("rb") as src, target.open("r+b") as dst:
+        for start, stop, to in moves:
+            at, size = 0, (stop - start) * row_bytes
+            while at < size:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), size - at, source_offset + start * row_bytes + at,
+                                            target_offset + to * row_bytes + at)
+                if copied <= 0:
+                    raise OSError(f"could not copy rows {start}:{stop} of {source}")
+                at += copied
+
+
 class RowFile:
     """The rows of a 2-d .npy file (C order), read on demand."""
 
     def __init__(self, path: Path) -> None:
-        with path.open("rb") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(f)
-            self._offset = f.tell()
+        shape, fortran, dtype, self._offset = npy_header(path)
         if len(shape) != 2 or fortran:
             raise ValueError(f"{path} is not a C-order matrix")
         self.shape: tuple[int, int] = shape

@@ -1,7 +1,7 @@
 """The index folder: manifest, row-aligned chunks and vectors, FAISS and BM25 files.
 
 Everything in it is a plain file readable without our code (JSON, JSONL, .npy,
-SQLite, FAISS's own format, bm25s's arrays). Loading verifies the manifest against the
+SQLite, FAISS's own format, BM25 postings as .npy arrays). Loading verifies the manifest against the
 code's settings and the files against the manifest's checksums, so a stale,
 damaged or mismatched index is refused instead of giving silently wrong results.
 
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -33,12 +36,12 @@ from rag.index import ann
 from rag.index.alignment import ALIGNMENT, Alignment
 from rag.index.bm25 import BM25Index, BM25Settings
 from rag.index.outline import OUTLINE, Outline
-from rag.index.passages import PASSAGES, Passages, write_passages
-from rag.index.rows import RowFile
+from rag.index.passages import PASSAGES, Passages, update_passages, write_passages
+from rag.index.rows import RowFile, copy_rows
 from rag.ingest.chunking import ChunkerSettings
 from rag.ingest.metadata import CATALOGUE
 
-FORMAT_VERSION = 4  # 4: passages.sqlite
+FORMAT_VERSION = 5  # 4: passages.sqlite; 5: BM25 term counts, IDF at query time
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "embeddings.npy"
@@ -156,33 +159,66 @@ class Index:
         return self.sentence_scores(query_vector, rows)[0]
 
 
+@dataclass
+class NewRows:
+    """The rows of an index being written: the rows `start:stop` of the index in `previous` go to
+    `to:` for each (start, stop, to) of `moves`, as they are; `chunks[i]` is row `rows[i]`, with
+    its embedding key, its sentences' keys, its vector and its sentences' vectors (in order)."""
+
+    size: int
+    moves: list[tuple[int, int, int]]
+    rows: np.ndarray
+    chunks: list[Chunk]
+    hashes: list[str]
+    sentence_hashes: list[list[str]]
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    previous: Path | None
+
+    def sentence_counts(self) -> np.ndarray:
+        """Sentences per new row."""
+        counts = np.zeros(self.size, dtype=np.int64)
+        if self.previous is not None and self.moves:
+            old = np.diff(np.load(self.previous / SENTENCE_OFFSETS))
+            for start, stop, to in self.moves:
+                counts[to : to + stop - start] = old[start:stop]
+        counts[self.rows] = [len(h) for h in self.sentence_hashes]
+        return counts
+
+
 def write_index(
     folder: Path,
     settings: IndexSettings,
     files: dict[str, str],
     skipped: dict[str, str],
-    chunks: list[Chunk],
-    hashes: list[str],
-    vectors: np.ndarray,
-    sentence_hashes: list[list[str]],
-    sentence_vectors: np.ndarray,
+    rows: NewRows,
     bm25: BM25Index,
-    faiss_index: faiss.Index | None = None,
+    make_faiss_index: Callable[[np.ndarray], faiss.Index] = ann.make_index,
 ) -> IndexManifest:
     """Write a complete index into `folder` (a fresh staging folder); the manifest goes last.
 
-    `faiss_index` is the vector index of `vectors` when the caller has one (an
-    updated one, see rag.index.ann.updated_index); otherwise it is made here."""
+    Carried rows are copied from the previous index's files without being parsed.
+    `make_faiss_index` makes the vector index from the new chunk vectors (memory-mapped;
+    an updated one, see rag.index.ann.updated_index, or one made anew)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / CHUNKS).open("w", encoding="utf-8") as f:
-        for chunk, digest, sentence_digests in zip(chunks, hashes, sentence_hashes, strict=True):
-            row = {**chunk.to_json(), "hash": digest, "sentence_hashes": sentence_digests}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    write_passages(folder / PASSAGES, chunks, hashes, sentence_hashes)
-    np.save(folder / VECTORS, vectors.astype(np.float32))
-    np.save(folder / SENTENCE_VECTORS, sentence_vectors.astype(np.float32))
-    np.save(folder / SENTENCE_OFFSETS, np.cumsum([0] + [len(h) for h in sentence_hashes]).astype(np.int64))
-    faiss_index = faiss_index if faiss_index is not None else ann.make_index(vectors)
+    _write_chunks(folder / CHUNKS, rows)
+    if rows.previous is None:
+        write_passages(folder / PASSAGES, rows.chunks, rows.hashes, rows.sentence_hashes)
+    else:
+        update_passages(folder / PASSAGES, rows.previous / PASSAGES, rows.moves, rows.rows.tolist(), rows.chunks,
+                        rows.hashes, rows.sentence_hashes)
+    _write_rows(folder / VECTORS, rows.previous and rows.previous / VECTORS, rows.moves, rows.rows, rows.vectors,
+                rows.size)
+    offsets = np.concatenate([[0], np.cumsum(rows.sentence_counts())]).astype(np.int64)
+    old_offsets = np.load(rows.previous / SENTENCE_OFFSETS) if rows.previous is not None else None
+    sentence_moves = [(int(old_offsets[a]), int(old_offsets[b]), int(offsets[to])) for a, b, to in rows.moves] \
+        if old_offsets is not None else []
+    counts = offsets[rows.rows + 1] - offsets[rows.rows]
+    sentence_rows = np.repeat(offsets[rows.rows] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    _write_rows(folder / SENTENCE_VECTORS, rows.previous and rows.previous / SENTENCE_VECTORS, sentence_moves,
+                sentence_rows, rows.sentence_vectors, int(offsets[-1]))
+    np.save(folder / SENTENCE_OFFSETS, offsets)
+    faiss_index = make_faiss_index(np.load(folder / VECTORS, mmap_mode="r"))
     ann.write_index(faiss_index, folder / FAISS_FILE)
     bm25.save(folder / BM25_DIR)
     manifest = IndexManifest(
@@ -190,15 +226,48 @@ def write_index(
         settings=settings,
         files=files,
         skipped=skipped,
-        chunk_count=len(chunks),
+        chunk_count=rows.size,
         faiss_index=type(faiss_index).__name__,
-        checksums={name: _sha256(folder / name) for name in CHECKSUMMED},
+        checksums=_checksums(folder, CHECKSUMMED),
         sizes={name: (folder / name).stat().st_size for name in CHECKSUMMED},
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=_library_versions(),
     )
     _write_json(folder / MANIFEST, manifest.model_dump())
     return manifest
+
+
+def _write_chunks(path: Path, rows: NewRows) -> None:
+    """chunks.jsonl: carried rows as the previous index's passages.sqlite holds them, new rows from `rows.chunks`."""
+    previous = Passages(rows.previous / PASSAGES) if rows.previous is not None and rows.moves else None
+    parts = sorted([(to, start, stop) for start, stop, to in rows.moves] + [(r, -1, i) for i, r in enumerate(rows.rows.tolist())])
+    try:
+        with path.open("w", encoding="utf-8") as f:
+            for _, start, stop in parts:
+                if start >= 0 and previous is not None:
+                    f.writelines(previous.lines(start, stop))
+                else:
+                    chunk = rows.chunks[stop]
+                    row = {**chunk.to_json(), "hash": rows.hashes[stop], "sentence_hashes": rows.sentence_hashes[stop]}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        if previous is not None:
+            previous.close()
+
+
+def _write_rows(path: Path, previous: Path | None, moves: list[tuple[int, int, int]], rows: np.ndarray,
+                vectors: np.ndarray, size: int) -> None:
+    """A float32 .npy of `size` rows: rows `start:stop` of `previous` at `to:` for each of `moves`, `vectors` at `rows`."""
+    if not size:  # a memory map cannot be empty
+        np.save(path, np.zeros((0, vectors.shape[1]), dtype=np.float32))
+        return
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(size, vectors.shape[1]))
+    if len(rows):
+        out[rows] = vectors
+    out.flush()
+    del out
+    if previous is not None and moves:
+        copy_rows(previous, path, moves)
 
 
 def read_manifest(folder: Path) -> IndexManifest:
@@ -272,6 +341,13 @@ def _intact(path: Path, checksum: str, size: int | None, full: bool) -> bool:
 def _settings_diff(built: IndexSettings, wanted: IndexSettings) -> str:
     a, b = built.model_dump(), wanted.model_dump()
     return ", ".join(f"{key}: {a[key]} ≠ {b[key]}" for key in a if a[key] != b[key])
+
+
+def _checksums(folder: Path, names: Sequence[str]) -> dict[str, str]:
+    """sha256 of each file, on every core: hashlib lets go of the GIL, and the two vector files of a
+    million passages are 1.5 GB each."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(zip(names, pool.map(lambda name: _sha256(folder / name), names), strict=True))
 
 
 def _sha256(path: Path) -> str:
