@@ -162,6 +162,7 @@ def test_keyboard_alone_asks_and_opens_a_citation(server: str, browser: Browser)
     visit = Visit(browser, "desktop")
     page = visit.page
     page.goto(server)
+    expect(page.locator("#question")).to_be_focused()  # the page focuses the box; typing before that loses keys
     page.keyboard.type(MLOPS_QUESTION)
     page.keyboard.press("Enter")
     expect(page.locator(".turn .answer")).to_have_attribute("aria-busy", "false", timeout=30_000)
