@@ -62,8 +62,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """A socket bound to `host:port` with SO_REUSEPORT: one per process, all on the same port. Its
     protocol is named (IPPROTO_TCP, not 0): asyncio sets TCP_NODELAY only on connections accepted
     from such a socket, and without it every keep-alive response waited ~40 ms for a delayed ACK."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
@@ -73,13 +72,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _free_port(host: str, port: int) -> int:
     """The port, checked free without SO_REUSEPORT (so a running service is not silently joined);
     port 0 becomes the port the OS picks."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         try:
             probe.bind((host, port))
         except OSError as e:
             raise RagError(f"cannot serve on {host}:{port}: {e.strerror}") from e
         return probe.getsockname()[1]
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _start(context, settings: Settings, host: str, port: int) -> BaseProcess:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from eval.golden import load_golden
+from eval.golden import GoldenQuestion, load_golden
 from eval.harness import EvalRun, evaluate
 from rag.service import QAService
 
@@ -59,6 +59,17 @@ def run_suite(
         runs[spec.name] = evaluate(questions, engine.retriever, pipeline=engine.pipeline,
                                    progress=lambda it, s=spec: progress(it, s.name))
     return runs
+
+
+WORK_DIR = Path("runs/eval")
+
+
+def questions_of(service: QAService, roles: tuple[Role, ...], work_dir: Path = WORK_DIR) -> list[tuple[QAService, GoldenQuestion]]:
+    """Every question of the sets with one of `roles`, each with the service it is asked of (a set
+    on other guides: one on corpus/ and those guides, built once in `work_dir`)."""
+    specs = [spec for spec in load_suite() if spec.role in roles]
+    services = {spec.name: service_for(service, spec, work_dir) for spec in specs}
+    return [(services[spec.name], q) for spec in specs for q in load_golden(spec.file)]
 
 
 def service_for(service: QAService, spec: GoldenSetSpec, work_dir: Path) -> QAService:

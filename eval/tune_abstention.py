@@ -21,9 +21,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from eval.golden import load_golden
-from eval.suite import load_suite, service_for
-from eval.tune_selection import WORK_DIR
+from eval.suite import WORK_DIR, questions_of
 from rag.answer.abstention import DEFAULT_MODEL, FEATURES, AbstentionModel, abstention_features
 from rag.answer.answerability import abstain_reason
 from rag.service import QAService
@@ -43,9 +41,7 @@ class Labelled:
 def collect(service: QAService, work_dir: Path = WORK_DIR) -> Labelled:
     """Every standalone question of the fitting sets, asked of its own index (a set on other
     guides of an index of corpus/ and those guides, built in `work_dir`)."""
-    specs = [spec for spec in load_suite() if spec.role in FIT_ROLES]
-    services = {spec.name: service_for(service, spec, work_dir) for spec in specs}
-    asked_of = [(services[spec.name], q) for spec in specs for q in load_golden(spec.file) if not q.history]
+    asked_of = [(svc, q) for svc, q in questions_of(service, FIT_ROLES, work_dir) if not q.history]
     rows, labels, rules = [], [], []
     for svc, q in asked_of:
         engine, pipeline = svc.engine, svc.engine.pipeline

@@ -23,10 +23,10 @@ from statistics import mean
 
 import numpy as np
 
-from eval.golden import GoldenQuestion, load_golden
+from eval.golden import GoldenQuestion
 from eval.harness import score_answer
 from eval.metrics import covers
-from eval.suite import load_suite, service_for
+from eval.suite import WORK_DIR, questions_of
 from eval.tune_shape import answer_value, collect_shapes, cross_validate_shape, fit_shape, generator_for
 from rag.answer.extractive.features import FEATURES
 from rag.answer.extractive.model import SelectionModel
@@ -38,7 +38,6 @@ from rag.query.intent import read_intent
 from rag.service import QAService
 
 FIT_ROLES = ("dev", "train")
-WORK_DIR = Path("runs/eval")
 THRESHOLD_GRID = {"follow": (0.3, 0.5, 0.7), "second": (0.7, 0.9)}
 
 
@@ -58,8 +57,7 @@ def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambd
             work_dir: Path = WORK_DIR) -> list[Case]:
     """Every question of the dev and train sets, retrieved and featurised as the service would
     (a set on other guides against an index of corpus/ and those guides, built in `work_dir`)."""
-    services = {spec.name: service_for(service, spec, work_dir) for spec in load_suite() if spec.role in FIT_ROLES}
-    asked_of = [(services[spec.name], q) for spec in load_suite() if spec.name in services for q in load_golden(spec.file)]
+    asked_of = questions_of(service, FIT_ROLES, work_dir)
     generators = {id(s): generator_for(s, SelectionModel.untrained()) for s, _ in asked_of}
     cases = []
     for svc, q in progress(asked_of):

@@ -36,15 +36,18 @@ def quotable(passages: list[ScoredChunk], outline: Outline | None = None) -> lis
         (i, j, q)
         for i, p in enumerate(passages)
         for j, q in enumerate(p.chunk.quotes())
-        if _quotable(q.text, _is_item(outline, p.chunk.doc, q.start)) and not (j < len(p.chunk.filler) and p.chunk.filler[j])
+        if (_sentence(q.text) or (_short_item(q.text) and _is_item(outline, p.chunk.doc, q.start)))
+        and not (j < len(p.chunk.filler) and p.chunk.filler[j])
     ]
 
 
-def _quotable(text: str, item: bool = False) -> bool:
-    if text.rstrip().endswith(":"):
-        return False
-    words = len(re.findall(r"[A-Za-z]{2,}", text))
-    return words >= 1 if item else len(text) >= MIN_CHARS and words >= 4
+def _sentence(text: str) -> bool:
+    return len(text) >= MIN_CHARS and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4 and not text.rstrip().endswith(":")
+
+
+def _short_item(text: str) -> bool:
+    """Quotable if the outline says it is a list item (looked up only for texts too short for a sentence)."""
+    return re.search(r"[A-Za-z]{2,}", text) is not None and not text.rstrip().endswith(":")
 
 
 def _is_item(outline: Outline | None, doc: str, start: int) -> bool:
