@@ -19,7 +19,8 @@ from rag.core.errors import RagError
 if TYPE_CHECKING:
     from rag.service import QAService
 
-tune_app = typer.Typer(help="Fit the sentence scorer and the decline model on labelled questions.", no_args_is_help=True)
+tune_app = typer.Typer(help="Fit the query map, the sentence scorer and the decline model on labelled questions "
+                        "(in that order: each is fitted on what the ones before it give).", no_args_is_help=True)
 err = Console(stderr=True)
 
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Where to write the fitted model [default: the shipped one in rag/profiles/]")]
@@ -33,6 +34,25 @@ def _service(index: Path | None) -> QAService:
     service = QAService(Settings(**({"index_dir": index} if index is not None else {})), fitted=False)
     service.ensure_index()
     return service
+
+
+@tune_app.command("queries")
+def queries(out: OutOpt = None, index: IndexOpt = None) -> None:
+    """Fit the query map (a linear map of question vectors that ranks each labelled question's evidence
+    sentences first) on the dev, train and seen sets; report leave-one-set-out cross-validation against
+    the plain vectors; write query_map.npz. Refit the selection and abstention models after it."""
+    from rich.progress import track
+
+    from eval.tune_queries import run
+    from rag.retrieve.query_map import DEFAULT_MODEL
+
+    try:
+        report = run(_service(index), out or DEFAULT_MODEL,
+                     progress=lambda it: track(it, description="questions", console=err, transient=True))
+    except RagError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from e
+    print(json.dumps(report, indent=2))
 
 
 @tune_app.command("selection")

@@ -64,12 +64,13 @@ def run_suite(
 WORK_DIR = Path("runs/eval")
 
 
-def questions_of(service: QAService, roles: tuple[Role, ...], work_dir: Path = WORK_DIR) -> list[tuple[QAService, GoldenQuestion]]:
-    """Every question of the sets with one of `roles`, each with the service it is asked of (a set
-    on other guides: one on corpus/ and those guides, built once in `work_dir`)."""
+def questions_of(service: QAService, roles: tuple[Role, ...],
+                 work_dir: Path = WORK_DIR) -> list[tuple[str, QAService, GoldenQuestion]]:
+    """Every question of the sets with one of `roles`, with its set's name and the service it is asked
+    of (a set on other guides: one on corpus/ and those guides, built once in `work_dir`)."""
     specs = [spec for spec in load_suite() if spec.role in roles]
     services = {spec.name: service_for(service, spec, work_dir) for spec in specs}
-    return [(services[spec.name], q) for spec in specs for q in load_golden(spec.file)]
+    return [(spec.name, services[spec.name], q) for spec in specs for q in load_golden(spec.file)]
 
 
 def service_for(service: QAService, spec: GoldenSetSpec, work_dir: Path) -> QAService:

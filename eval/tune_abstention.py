@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from eval.suite import WORK_DIR, questions_of
+from eval.tune_queries import held_out_retriever
 from rag.answer.abstention import DEFAULT_MODEL, FEATURES, AbstentionModel, abstention_features
 from rag.answer.answerability import abstain_reason
 from rag.service import QAService
@@ -41,11 +42,11 @@ class Labelled:
 def collect(service: QAService, work_dir: Path = WORK_DIR) -> Labelled:
     """Every standalone question of the fitting sets, asked of its own index (a set on other
     guides of an index of corpus/ and those guides, built in `work_dir`)."""
-    asked_of = [(svc, q) for svc, q in questions_of(service, FIT_ROLES, work_dir) if not q.history]
+    asked_of = [(name, svc, q) for name, svc, q in questions_of(service, FIT_ROLES, work_dir) if not q.history]
     rows, labels, rules = [], [], []
-    for svc, q in asked_of:
-        engine, pipeline = svc.engine, svc.engine.pipeline
-        passages = engine.retriever.retrieve(q.question, k=10)
+    for set_name, svc, q in asked_of:
+        pipeline = svc.engine.pipeline
+        passages = held_out_retriever(svc, set_name, work_dir).retrieve(q.question, k=10)
         rows.append(abstention_features(q.question, passages)[0])
         labels.append(not q.answerable)
         rules.append(abstain_reason(q.question, passages, pipeline.abstain_threshold, pipeline.mentions, pipeline.near)

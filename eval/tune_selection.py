@@ -27,6 +27,7 @@ from eval.golden import GoldenQuestion
 from eval.harness import score_answer
 from eval.metrics import covers
 from eval.suite import WORK_DIR, questions_of
+from eval.tune_queries import held_out_retriever
 from eval.tune_shape import answer_value, collect_shapes, cross_validate_shape, fit_shape, generator_for
 from rag.answer.extractive.features import FEATURES
 from rag.answer.extractive.model import SelectionModel
@@ -58,12 +59,12 @@ def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambd
     """Every question of the dev and train sets, retrieved and featurised as the service would
     (a set on other guides against an index of corpus/ and those guides, built in `work_dir`)."""
     asked_of = questions_of(service, FIT_ROLES, work_dir)
-    generators = {id(s): generator_for(s, SelectionModel.untrained()) for s, _ in asked_of}
+    generators = {id(s): generator_for(s, SelectionModel.untrained()) for _, s, _ in asked_of}
     cases = []
-    for svc, q in progress(asked_of):
+    for set_name, svc, q in progress(asked_of):
         generator = generators[id(svc)]
         history = [Turn(t.role, t.content) for t in q.history]
-        asked, passages = retrieve_in_context(svc.engine.retriever, q.question, history, 10)
+        asked, passages = retrieve_in_context(held_out_retriever(svc, set_name, work_dir), q.question, history, 10)
         quotes = quotable(passages, generator.outline)
         intent = read_intent(asked.question, frozenset(p.chunk.edition for p in passages if p.chunk.edition))
         found, rows = generator.features(asked.question, intent, passages, quotes) if quotes else ([], np.zeros((0, len(FEATURES))))

@@ -15,6 +15,7 @@ from rag.index.store import Index, IndexSettings
 from rag.ingest.chunking import ChunkerSettings
 from rag.ingest.corpus import PARSER_VERSION
 from rag.retrieve.hybrid import FusionMethod, HybridRetriever, RetrievalMode
+from rag.retrieve.query_map import load_query_map
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     dedup_overlap: float = Field(default=0.5, ge=0, le=1)
     sentence_weight: float = Field(default=0.5, ge=0, le=1)
+    query_map: bool = True  # search with the fitted query map (rag.retrieve.query_map) when one fits the model
 
     abstain_threshold: float = 0.16
     generator: Literal["extractive", "llm"] = "extractive"
@@ -83,6 +85,8 @@ class Settings(BaseSettings):
 
     def retriever(self, index: Index, embedder: QueryEncoder, mode: RetrievalMode | None = None) -> HybridRetriever:
         """The retriever these settings describe (in `mode`, default the configured one)."""
+        built = index.manifest.settings
+        query_map = load_query_map(index.folder, built.model, built.dim) if self.query_map else None
         return HybridRetriever(index, embedder, mode=mode or self.retrieval_mode, fusion=self.fusion,
                                dense_weight=self.dense_weight, rrf_k=self.rrf_k, dedup_overlap=self.dedup_overlap,
-                               sentence_weight=self.sentence_weight)
+                               sentence_weight=self.sentence_weight, query_map=query_map)

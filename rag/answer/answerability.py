@@ -66,8 +66,10 @@ def content_free(question: str, mentions: Mentions | None = None) -> bool:
 
 
 def evidence_strength(passages: list[ScoredChunk]) -> float:
-    """How well the best passage matches the question (max dense cosine)."""
-    return max((p.dense for p in passages if p.dense is not None), default=0.0)
+    """How well the best passage matches the question (max dense cosine, of the question as encoded:
+    the query map ranks evidence first, it does not say how close the guides come)."""
+    return max((p.plain_dense if p.plain_dense is not None else p.dense for p in passages
+                if p.dense is not None), default=0.0)
 
 
 def abstain_reason(

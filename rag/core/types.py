@@ -96,13 +96,18 @@ class Chunk:
 class ScoredChunk:
     """A chunk returned by a retriever, with its fused score (higher is better) and,
     where computed, the dense cosine and BM25 score behind it, and the query's cosine
-    with each of its sentences (in `chunk.quotes()` order)."""
+    with each of its sentences (in `chunk.quotes()` order).
+
+    `dense` and the sentence cosines are those of the vector searched with, which a fitted
+    query map (rag.retrieve.query_map) moves to rank evidence first; `plain_dense` is the
+    cosine of the question as encoded, an absolute closeness the decline thresholds keep."""
 
     chunk: Chunk
     score: float
     dense: float | None = None
     lexical: float | None = None
     sentence_scores: tuple[float, ...] = ()
+    plain_dense: float | None = None
 
 
 @dataclass(frozen=True)

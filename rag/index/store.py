@@ -145,11 +145,13 @@ class Index:
 
     def sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """For each chunk row: the highest cosine between the query and one of its sentences,
-        and the cosines of all its sentences (in `chunk.quotes()` order)."""
+        and the cosines of all its sentences (in `chunk.quotes()` order). With several query
+        vectors (the columns of a (dim, m) `query_vector`) each score is a row of m."""
         starts, ends = self.sentence_offsets[rows], self.sentence_offsets[rows + 1]
         lengths = ends - starts
         if len(rows) == 0 or lengths.sum() == 0:
-            return np.zeros(len(rows)), [np.zeros(0) for _ in rows]
+            columns = query_vector.shape[1:]
+            return np.zeros((len(rows), *columns)), [np.zeros((0, *columns)) for _ in rows]
         bounds = np.cumsum(lengths)
         scores = self.sentence_vectors.ranges(starts, ends) @ query_vector
         return np.maximum.reduceat(scores, bounds - lengths), np.split(scores, bounds[:-1])

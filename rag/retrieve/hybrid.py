@@ -13,6 +13,7 @@ import numpy as np
 from rag.core.types import Chunk, QueryEncoder, ScoredChunk
 from rag.index.store import Index
 from rag.query.editions import preferred_edition, without_edition_references
+from rag.retrieve.query_map import QueryMap
 
 FusionMethod = Literal["rrf", "weighted"]
 RetrievalMode = Literal["dense", "bm25", "hybrid"]
@@ -57,6 +58,7 @@ class _Candidates:
     dense: np.ndarray
     lexical: np.ndarray
     sentences: list[np.ndarray]  # per row, the cosine of each sentence; empty without a dense side
+    plain: np.ndarray  # `dense` of the question's own vector, before the query map
 
 
 class HybridRetriever:
@@ -68,6 +70,7 @@ class HybridRetriever:
     Weighted fusion min-max normalises both score lists over the union of the
     candidates, then mixes them: `w * dense + (1 - w) * bm25`. RRF sums
     `1 / (rrf_k + rank)` over the two rankings. `mode` "dense" or "bm25" uses one side.
+    A fitted `query_map` (rag.retrieve.query_map) moves the question's vector before the dense side.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class HybridRetriever:
         rrf_k: int = 60,
         dedup_overlap: float = 0.5,
         sentence_weight: float = 0.5,
+        query_map: QueryMap | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -89,6 +93,7 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.dedup_overlap = dedup_overlap
         self.sentence_weight = sentence_weight
+        self.query_map = query_map
 
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
         """The k best passages for `query`, best first, without near-duplicates. When the query
@@ -109,31 +114,42 @@ class HybridRetriever:
                 chunk=self.index.chunks[found.rows[i]],
                 score=float(fused[i]),
                 dense=float(found.dense[i]),
+                plain_dense=float(found.plain[i]),
                 lexical=float(found.lexical[i]),
                 sentence_scores=tuple(found.sentences[i].tolist()) if found.sentences else (),
             )
 
     def _candidates(self, query: str, n: int) -> _Candidates:
         rows: set[int] = set()
-        query_vector = self.embedder.encode_queries([query])[0] if self.mode != "bm25" else None
-        if query_vector is not None:
-            _, dense_rows = self.index.dense_search(query_vector[None, :], n)
+        query_vectors = self._query_vectors(query) if self.mode != "bm25" else None
+        if query_vectors is not None:
+            _, dense_rows = self.index.dense_search(query_vectors[:1], n)
             rows.update(int(r) for r in dense_rows[0] if r >= 0)
         lexical_all = self.index.bm25.scores(query) if self.mode != "dense" else None
         if lexical_all is not None:
             top = np.argpartition(-lexical_all, min(n, len(lexical_all) - 1))[:n]
             rows.update(int(r) for r in top if lexical_all[r] > 0)
         row_array = np.fromiter(sorted(rows), dtype=np.int64)
-        dense, sentences = self._dense_scores(query_vector, row_array) if query_vector is not None else (np.zeros(len(row_array)), [])
         lexical = lexical_all[row_array] if lexical_all is not None else np.zeros(len(row_array))
-        return _Candidates(row_array, dense.astype(np.float64), lexical.astype(np.float64), sentences)
+        if query_vectors is None:
+            none = np.zeros(len(row_array))
+            return _Candidates(row_array, none, lexical.astype(np.float64), [], none)
+        dense, sentences = self._dense_scores(query_vectors, row_array)
+        return _Candidates(row_array, dense[:, 0].astype(np.float64), lexical.astype(np.float64),
+                           [s[:, 0] for s in sentences], dense[:, 1].astype(np.float64))
 
-    def _dense_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _query_vectors(self, query: str) -> np.ndarray:
+        """Two rows: the vector searched with (moved by the query map, if there is one), and the question's own."""
+        vector = self.embedder.encode_queries([query])[0]
+        return np.stack([self.query_map(vector) if self.query_map is not None else vector, vector])
+
+    def _dense_scores(self, query_vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Cosine of the whole chunk mixed with that of its best sentence: a fact stated in
         one sentence is found even when the rest of its chunk is about something else.
-        The sentences' cosines are kept: the generator scores sentences with them."""
-        whole = self.index.vectors[rows] @ query_vector
-        best, sentences = self.index.sentence_scores(query_vector, rows)
+        The sentences' cosines are kept: the generator scores sentences with them.
+        One column per query vector."""
+        whole = self.index.vectors[rows] @ query_vectors.T
+        best, sentences = self.index.sentence_scores(query_vectors.T, rows)
         return (1 - self.sentence_weight) * whole + self.sentence_weight * best, sentences
 
     def _fuse(self, c: _Candidates) -> np.ndarray:
