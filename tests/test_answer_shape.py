@@ -21,13 +21,17 @@ def answers(service):
     return {q.id: pipeline.ask(q.question).answer for q in QUESTIONS}
 
 
+# The comparison's own sentences (rag.answer.extractive.comparison): whole however short ("Both guides name Pruning.").
+CLAIM = re.compile(r"^(?:Both guides name|Only the \d{4} guide|What the \d{4} guide calls) ")
+
+
 def test_no_answer_sentence_is_a_fragment(answers):
     for qid, answer in answers.items():
         if answer.abstained:
             continue
         for sentence in answer_sentences(answer.answer):
             body = re.sub(r"^- ", "", sentence)
-            assert len(body) >= 25 and not body.endswith(":."), f"{qid}: fragment {sentence!r}"
+            assert CLAIM.match(body) or len(body) >= 25 and not body.endswith(":."), f"{qid}: fragment {sentence!r}"
         assert ":. [" not in answer.answer and "\n- " not in answer.answer.split("\n")[0], qid
 
 

@@ -59,9 +59,12 @@ class Claim:
 
 
 def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[[str], str],
-            max_names: int | None = MAX_NAMES, citable: Callable[[Node], bool] = lambda node: True) -> list[Claim]:
+            max_names: int | None = MAX_NAMES, citable: Callable[[Node], bool] = lambda node: True,
+            asked: frozenset[str] = frozenset()) -> list[Claim]:
     """The claims the alignment supports about the topic, naming at most `max_names` items a claim
-    (None: all) and only `citable` items; `guide_text(doc)` is a whole guide's text."""
+    (None: all) and only `citable` items; `guide_text(doc)` is a whole guide's text. A name made only
+    of the question's own terms (`asked`) is not said to be in both: "Which ETL tools …?" → "Both
+    guides name ETL." tells the reader nothing."""
     shared: list[tuple[str, Node, Node]] = []
     changed: list[tuple[Node, Node]] = []
     alone: dict[str, list[Node]] = {pair.older: [], pair.newer: []}
@@ -75,7 +78,7 @@ def compare(pair: EditionPair, older: Topic, newer: Topic, guide_text: Callable[
             continue
         if o is not None and n is not None:
             name = next((x.name for x in (o, n) if x.name and mentions(o.text, x.name) and mentions(n.text, x.name)), None)
-            if name:
+            if name and not set(terms([name])[0]) <= asked:
                 shared.append((name, o, n))
             elif _renamed(pair, o, n):
                 changed.append((o, n))

@@ -67,12 +67,12 @@ class ExtractiveGenerator:
         asked = topic_terms(question)
         groups = (self._by_edition(ranked, passages, intent, asked) if intent.both_editions
                   else [self._pick(ranked, passages, intent, asked)])
-        return compose(groups, passages, self._comparison(groups, passages), self.outline)
+        return compose(groups, passages, self._comparison(groups, passages, asked), self.outline)
 
-    def _comparison(self, groups: list[list[Candidate]], passages: list[ScoredChunk]) -> list[Claim]:
+    def _comparison(self, groups: list[list[Candidate]], passages: list[ScoredChunk], asked: frozenset[str]) -> list[Claim]:
         """What the alignment says the two editions' parts share, change and add, about items of the
-        passages the answer quotes (so it cites nothing more); none without an alignment, an outline,
-        or two editions of one series."""
+        passages the answer quotes (so it cites nothing more), beyond the names the question itself
+        uses (`asked`, its topic terms); none without an alignment, an outline, or two editions of one series."""
         if len(groups) != 2 or self.alignment is None or self.outline is None:
             return []
         pair = self.alignment.between(groups[0][0].doc, groups[1][0].doc)
@@ -82,7 +82,7 @@ class ExtractiveGenerator:
                                           c.unit.block if c.unit else -1, c.is_item) for c in group) for group in groups}
         quoted = {passages[c.passage].chunk.chunk_id for group in groups for c in group}
         outline = self.outline
-        return compare(pair, topics[pair.older_doc], topics[pair.newer_doc], outline.text_of,
+        return compare(pair, topics[pair.older_doc], topics[pair.newer_doc], outline.text_of, asked=asked,
                        citable=lambda node: bool(held := {c.chunk_id for c in _chunks_over(node, outline)}) and held <= quoted)
 
     def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
