@@ -58,6 +58,7 @@ class Labelled:
 
     set_name: str
     kind: str
+    series: str  # of the guide its evidence is in
     vector: np.ndarray
     sentences: Sentences
     positives: np.ndarray  # indexes into sentences
@@ -85,11 +86,12 @@ def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambd
             continue
         index = svc.engine.index
         sentences = by_index.setdefault(id(index), sentences_of(index))
+        series = {g.doc: g.series for g in index.guides}
         asked = contextualise(q.question, [Turn(t.role, t.content) for t in q.history]).question
         vector = svc.embedder.encode_queries([without_edition_references(asked)])[0]
         positives = np.array([i for i, text in enumerate(sentences.texts) if any(covers(span, text) for span in q.spans)], dtype=np.int64)
         if len(positives):
-            cases.append(Labelled(spec_name, q.type, vector.astype(np.float32), sentences, positives))
+            cases.append(Labelled(spec_name, q.type, series[q.evidence[0].doc], vector.astype(np.float32), sentences, positives))
     return cases
 
 
@@ -108,7 +110,7 @@ def fit(cases: list[Labelled], model: str, l2: float = L2, steps: int = STEPS) -
         loss = sum(_group_loss(torch, delta, group) for group in groups) / len(cases) + l2 * (delta**2).sum()
         loss.backward()
         optimiser.step()
-    return QueryMap((torch.eye(dim) + delta.detach()).numpy(), model)
+    return QueryMap((torch.eye(dim) + delta.detach()).numpy(), model, frozenset(c.series for c in cases))
 
 
 def _by_index(cases: list[Labelled]) -> list[list[Labelled]]:
@@ -129,10 +131,11 @@ def _group_loss(torch, delta, group: list[Labelled]):
 
 
 def ranks(cases: list[Labelled], query_map: QueryMap | None) -> list[int]:
-    """Per question, the rank (1 = first) of its best-placed evidence sentence among its index's sentences."""
+    """Per question, the rank (1 = first) of its best-placed evidence sentence among its index's sentences
+    (the map moves only questions about a guide it knows, as served)."""
     found = []
     for case in cases:
-        vector = query_map(case.vector) if query_map is not None else case.vector
+        vector = query_map(case.vector) if query_map is not None and query_map.knows(case.series) else case.vector
         scores = case.sentences.vectors @ vector
         found.append(int((scores > scores[case.positives].max()).sum()) + 1)
     return found
@@ -160,16 +163,18 @@ def cross_validate(cases: list[Labelled], maps: dict[str, QueryMap]) -> dict[str
     return report
 
 
-def held_out_retriever(service: QAService, set_name: str, work_dir: Path = WORK_DIR) -> HybridRetriever:
+def held_out_retriever(service: QAService, set_name: str, work_dir: Path = WORK_DIR, mapped: bool = True) -> HybridRetriever:
     """The service's retriever, searching with the map fitted without this set's questions when
     `rag tune queries` wrote one: the models fitted after the map (the sentence scorer, the decline)
-    then see the cosines a new question gets, not the sharper ones of questions the map was fitted on."""
+    then see the cosines a new question gets, not the sharper ones of questions the map was fitted on
+    (and a set alone on its guide is searched as a guide the map does not know is). Without
+    `mapped`: the retriever with no map at all."""
     served = service.engine.retriever
     path = work_dir / HELD_OUT_FOLDER / f"{set_name}.npz"
-    if served.query_map is None or not path.is_file():
+    if mapped and (served.query_map is None or not path.is_file()):
         return served
     retriever = copy.copy(served)
-    retriever.query_map = QueryMap.load(path)
+    retriever.query_map = QueryMap.load(path) if mapped else None
     return retriever
 
 

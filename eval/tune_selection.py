@@ -30,7 +30,7 @@ from eval.suite import WORK_DIR, questions_of
 from eval.tune_queries import held_out_retriever
 from eval.tune_shape import answer_value, collect_shapes, cross_validate_shape, fit_shape, generator_for
 from rag.answer.extractive.features import FEATURES
-from rag.answer.extractive.model import SelectionModel
+from rag.answer.extractive.model import PLAIN_MODEL_FILE, SelectionModel
 from rag.answer.extractive.selection import quotable
 from rag.answer.extractive.shape import SHAPE_FEATURES
 from rag.core.types import ScoredChunk, Turn
@@ -55,16 +55,17 @@ class Case:
 
 
 def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambda it: it,
-            work_dir: Path = WORK_DIR) -> list[Case]:
+            work_dir: Path = WORK_DIR, mapped: bool = True) -> list[Case]:
     """Every question of the dev and train sets, retrieved and featurised as the service would
-    (a set on other guides against an index of corpus/ and those guides, built in `work_dir`)."""
+    (a set on other guides against an index of corpus/ and those guides, built in `work_dir`),
+    with the held-out query maps, or without any (`mapped` False)."""
     asked_of = questions_of(service, FIT_ROLES, work_dir)
     generators = {id(s): generator_for(s, SelectionModel.untrained()) for _, s, _ in asked_of}
     cases = []
     for set_name, svc, q in progress(asked_of):
         generator = generators[id(svc)]
         history = [Turn(t.role, t.content) for t in q.history]
-        asked, passages = retrieve_in_context(held_out_retriever(svc, set_name, work_dir), q.question, history, 10)
+        asked, passages = retrieve_in_context(held_out_retriever(svc, set_name, work_dir, mapped), q.question, history, 10)
         quotes = quotable(passages, generator.outline)
         intent = read_intent(asked.question, frozenset(p.chunk.edition for p in passages if p.chunk.edition))
         found, rows = generator.features(asked.question, intent, passages, quotes) if quotes else ([], np.zeros((0, len(FEATURES))))
@@ -156,13 +157,23 @@ def choose_thresholds(cases: list[Case], model: SelectionModel) -> tuple[dict[st
 
 def run(service: QAService, out: Path, progress: Callable[[Iterable], Iterable] = lambda it: it,
         work_dir: Path = WORK_DIR) -> dict:
-    """Collect, cross-validate, fit, choose thresholds, write `out`; the report.
+    """Fit the scorer for questions the query map moved (written to `out`) and the one for the
+    others (`selection_plain.json` beside it), each on the questions retrieved that way; the reports."""
+    return {"with the query map": fit_scorer(collect(service, progress, work_dir), service, out, mapped=True),
+            "without it": fit_scorer(collect(service, progress, work_dir, mapped=False), service,
+                                     out.with_name(PLAIN_MODEL_FILE), mapped=False)}
+
+
+def fit_scorer(cases: list[Case], service: QAService, out: Path, mapped: bool) -> dict:
+    """Cross-validate, fit, choose thresholds, write `out`; the report.
 
     The sentence scorer is fitted on the questions about the service's own guides: on other
     guides' sets it learned their wording and ranked the ML guides' key sentences lower (one
     fit on all sets: non-train mean kw+ap+lead 1.800 against 1.899). The answer-shape model is
-    fitted on every set, so which shape answers best is learned from more than one guide family."""
-    cases = collect(service, progress, work_dir)
+    fitted on every set, so which shape answers best is learned from more than one guide family
+    (with the map: on every question it moved, as it will only score those)."""
+    if mapped:
+        cases = [c for c in cases if c.passages and c.passages[0].mapped]
     own = [c for c in cases if c.service is service]
     table = cross_validate(own)
     model = fit(own)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.answer.abstention import load_abstention
 from rag.answer.extractive.generator import ExtractiveGenerator
-from rag.answer.extractive.model import SelectionModel, load_model
+from rag.answer.extractive.model import PLAIN_MODEL_FILE, SelectionModel, load_model
 from rag.answer.generation import Generator
 from rag.answer.neighbours import NearTerms
 from rag.core.errors import IndexBuildError, IndexIncompatibleError, IndexNotFoundError
@@ -210,9 +210,10 @@ class QAService:
 
     def _generator(self, index: Index) -> Generator:
         model = load_model(index.folder) if self.fitted else SelectionModel.untrained()
+        plain = load_model(index.folder, PLAIN_MODEL_FILE) if self.fitted else None
         extractive = ExtractiveGenerator(self.query_encoder, model,  # type: ignore[arg-type]
                                          stored_vectors=index.sentence_vectors_of, outline=index.outline,
-                                         alignment=index.alignment)
+                                         alignment=index.alignment, plain_model=plain)
         if self.settings.generator != "llm":
             return extractive
         from rag.answer.llm.generator import LLMGenerator

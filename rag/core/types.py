@@ -99,8 +99,9 @@ class ScoredChunk:
     with each of its sentences (in `chunk.quotes()` order).
 
     `dense` and the sentence cosines are those of the vector searched with, which a fitted
-    query map (rag.retrieve.query_map) moves to rank evidence first; `plain_dense` is the
-    cosine of the question as encoded, an absolute closeness the decline thresholds keep."""
+    query map (rag.retrieve.query_map) moves to rank evidence first when `mapped`;
+    `plain_dense` is the cosine of the question as encoded, an absolute closeness the
+    decline thresholds keep."""
 
     chunk: Chunk
     score: float
@@ -108,6 +109,7 @@ class ScoredChunk:
     lexical: float | None = None
     sentence_scores: tuple[float, ...] = ()
     plain_dense: float | None = None
+    mapped: bool = False
 
 
 @dataclass(frozen=True)

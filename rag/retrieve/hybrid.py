@@ -59,6 +59,7 @@ class _Candidates:
     lexical: np.ndarray
     sentences: list[np.ndarray]  # per row, the cosine of each sentence; empty without a dense side
     plain: np.ndarray  # `dense` of the question's own vector, before the query map
+    mapped: bool = False  # the query map moved the vector searched with
 
 
 class HybridRetriever:
@@ -70,7 +71,8 @@ class HybridRetriever:
     Weighted fusion min-max normalises both score lists over the union of the
     candidates, then mixes them: `w * dense + (1 - w) * bm25`. RRF sums
     `1 / (rrf_k + rank)` over the two rankings. `mode` "dense" or "bm25" uses one side.
-    A fitted `query_map` (rag.retrieve.query_map) moves the question's vector before the dense side.
+    A fitted `query_map` (rag.retrieve.query_map) moves the question's vector before the dense side,
+    when the question's nearest passage is in a guide the map knows.
     """
 
     def __init__(
@@ -115,13 +117,14 @@ class HybridRetriever:
                 score=float(fused[i]),
                 dense=float(found.dense[i]),
                 plain_dense=float(found.plain[i]),
+                mapped=found.mapped,
                 lexical=float(found.lexical[i]),
                 sentence_scores=tuple(found.sentences[i].tolist()) if found.sentences else (),
             )
 
     def _candidates(self, query: str, n: int) -> _Candidates:
         rows: set[int] = set()
-        query_vectors = self._query_vectors(query) if self.mode != "bm25" else None
+        query_vectors, mapped = self._query_vectors(query) if self.mode != "bm25" else (None, False)
         if query_vectors is not None:
             _, dense_rows = self.index.dense_search(query_vectors[:1], n)
             rows.update(int(r) for r in dense_rows[0] if r >= 0)
@@ -136,12 +139,19 @@ class HybridRetriever:
             return _Candidates(row_array, none, lexical.astype(np.float64), [], none)
         dense, sentences = self._dense_scores(query_vectors, row_array)
         return _Candidates(row_array, dense[:, 0].astype(np.float64), lexical.astype(np.float64),
-                           [s[:, 0] for s in sentences], dense[:, 1].astype(np.float64))
+                           [s[:, 0] for s in sentences], dense[:, 1].astype(np.float64), mapped)
 
-    def _query_vectors(self, query: str) -> np.ndarray:
-        """Two rows: the vector searched with (moved by the query map, if there is one), and the question's own."""
+    def _query_vectors(self, query: str) -> tuple[np.ndarray, bool]:
+        """Two rows, the vector searched with and the question's own, and whether the query map moved
+        the first: it does when the question's nearest passage is in a guide the map knows."""
         vector = self.embedder.encode_queries([query])[0]
-        return np.stack([self.query_map(vector) if self.query_map is not None else vector, vector])
+        if self.query_map is None or not self.query_map.knows(self._nearest_series(vector)):
+            return np.stack([vector, vector]), False
+        return np.stack([self.query_map(vector), vector]), True
+
+    def _nearest_series(self, vector: np.ndarray) -> str:
+        _, rows = self.index.dense_search(vector[None, :], 1)
+        return self.index.chunks[int(rows[0, 0])].series if rows.size and rows[0, 0] >= 0 else ""
 
     def _dense_scores(self, query_vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Cosine of the whole chunk mixed with that of its best sentence: a fact stated in

@@ -52,15 +52,21 @@ class ExtractiveGenerator:
         stored_vectors: SentenceVectors | None = None,
         outline: Outline | None = None,
         alignment: Alignment | None = None,
+        plain_model: SelectionModel | None = None,
     ) -> None:
+        """`plain_model` scores the passages a question found without the query map (rag.retrieve.query_map):
+        on a guide the map does not know, the cosines are the model's own, not the sharper mapped ones."""
         self.embedder = embedder
         self.model = model or load_model()
         self.stored_vectors = stored_vectors
         self.outline = outline
         self.alignment = alignment
+        self.plain = ExtractiveGenerator(embedder, plain_model, stored_vectors, outline, alignment) if plain_model else None
 
     def generate(self, question: str, passages: list[ScoredChunk]) -> Answer:
         passages = list(passages[:PASSAGES_USED])
+        if self.plain is not None and not (passages and passages[0].mapped):
+            return self.plain.generate(question, passages)
         intent, ranked = self.rank(question, passages)
         if not ranked:
             return Answer(answer="", abstained=True, citations=[], generator=self.name)

@@ -22,7 +22,10 @@ from rag.answer.extractive.shape import ShapeModel
 from rag.core.errors import IndexIncompatibleError
 
 MODEL_FILE = "selection.json"
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "profiles" / MODEL_FILE
+# The scorer for passages found without the query map (a guide the map does not know).
+PLAIN_MODEL_FILE = "selection_plain.json"
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+DEFAULT_MODEL = PROFILES / MODEL_FILE
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,8 @@ class SelectionModel:
                    np.array(data["scale"]), {k: float(v) for k, v in data.get("thresholds", {}).items()}, shape)
 
 
-def load_model(index_folder: Path | None = None) -> SelectionModel:
+def load_model(index_folder: Path | None = None, name: str = MODEL_FILE) -> SelectionModel:
     """The index folder's own fitted scorer if it has one, else the shipped default."""
-    path = index_folder / MODEL_FILE if index_folder is not None else None
-    path = path if path is not None and path.is_file() else DEFAULT_MODEL
+    path = index_folder / name if index_folder is not None else None
+    path = path if path is not None and path.is_file() else PROFILES / name
     return SelectionModel.from_json(json.loads(path.read_text(encoding="utf-8")))
