@@ -158,6 +158,17 @@ def test_figures_in_words_or_after_a_capitalised_verb_count():
     assert not gives_figure("How much does the exam cost?", build)  # a figure, but not about the exam
 
 
+def test_a_price_is_answered_by_money_not_by_another_figure_about_the_thing():
+    lamp = [_passage("Hang a heat lamp so the area under the heating plate reaches 95°F.", 0.6)]
+    assert gives_figure("How hot should the heating plate be?", lamp)
+    assert not gives_figure("How much does a brooder heating plate cost?", lamp)
+    priced = [_passage("A heating plate costs about $60 and lasts for years.", 0.6)]
+    assert gives_figure("How much does a brooder heating plate cost?", priced)
+    assert gives_figure("What is the price of a heating plate?", [_passage("The heating plate is free with the kit.", 0.6)])
+    # Costs kept low ask for a way, not an amount.
+    assert gives_figure("How can I keep heating plate costs low?", lamp)
+
+
 def test_variants_of_a_name_count_as_mentions(service):
     mentions = service.engine.index.bm25.mentions
     assert mentions("Medellin") and not mentions("Rust")

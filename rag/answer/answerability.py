@@ -22,9 +22,18 @@ from dataclasses import dataclass
 
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 
-from rag.core.text import has_quantity, terms
+from rag.core.text import has_money, has_quantity, terms
 from rag.core.types import ScoredChunk
-from rag.query.reading import ASKS_QUANTITY, FRAME_WORDS, SYMBOL_NAME, WORD, answer_type, asks_for_quantity, names
+from rag.query.reading import (
+    ASKS_QUANTITY,
+    FRAME_WORDS,
+    SYMBOL_NAME,
+    WORD,
+    answer_type,
+    asks_for_price,
+    asks_for_quantity,
+    names,
+)
 
 QUANTITY_PASSAGES = 3
 #: Never an aspect of a question: its frame, and function words ("my", "from") that BM25's short stop list keeps.
@@ -39,10 +48,12 @@ NearTerms = Callable[[str, list[ScoredChunk]], bool]
 
 def gives_figure(question: str, passages: list[ScoredChunk]) -> bool:
     """Whether a sentence of the passages gives a figure about what the question asks: it has a
-    quantity and shares a term with the question ("How many projects …?" / "Build 3 projects")."""
+    quantity (an amount of money, for a price) and shares a term with the question ("How many
+    projects …?" / "Build 3 projects")."""
     asked = set(terms([ASKS_QUANTITY.sub(" ", question)])[0])
+    figure = has_money if asks_for_price(question) else has_quantity
     sentences = _sentences(passages)
-    return any(has_quantity(text) and asked & set(words) for text, words in zip(sentences, terms(sentences)))
+    return any(figure(text) and asked & set(words) for text, words in zip(sentences, terms(sentences)))
 
 
 def unknown_terms(question: str, mentions: Mentions, passages: Sequence[ScoredChunk] = ()) -> list[str]:

@@ -138,6 +138,16 @@ _NAME_BEFORE = re.compile(r"[A-Z][A-Za-z]*\s$")
 _FREQUENCY = re.compile(r"\b(?:(?:once|twice)\s+(?:a|an|per|every)\s+\w+|every\s+(?:day|week|month|year|hour))\b", re.IGNORECASE)
 
 
+# An amount of money: a currency sign or word with a number ("$300", "40 euros"), or a price of nothing.
+_MONEY = re.compile(r"[$€£¥]\s?\d|\d[\d,.]*\s?(?:usd|eur|gbp|dollars?|euros?|pounds?|cents?)\b|\b(?:is|are|for|completely) free\b",
+                    re.IGNORECASE)
+
+
+def has_money(text: str) -> bool:
+    """A price: what answers "How much does it cost?" (a temperature or a count does not)."""
+    return bool(_MONEY.search(text))
+
+
 def has_quantity(text: str) -> bool:
     """A figure: a number that is not a year or part of a name ("GPT-4", "Claude 3.5", "Llama 3"),
     or one that counts something ("Build 3 projects", "80% of"), in digits or words ("three"), or how

@@ -40,6 +40,19 @@ def asks_for_quantity(question: str) -> bool:
     return bool(ASKS_QUANTITY.search(question))
 
 
+# "How much does X cost?", "the price of X", "What does X cost?" ask for an amount of money;
+# "How can I keep hosting costs low?" does not.
+ASKS_PRICE = re.compile(
+    r"\bhow much\b[^?]*\b(?:cost|costs|charge|charges|pay|paid|priced)\b|\b(?:price|cost|fee|fees|pricing) (?:of|for)\b"
+    r"|\bwhat does\b[^?]*\bcost\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_price(question: str) -> bool:
+    return bool(ASKS_PRICE.search(question))
+
+
 def names(question: str) -> list[str]:
     """Words written as names: capitalised mid-sentence ("Rust"), with inner capitals
     ("LoRA", "CUDA", "PhD") or with the symbols of a language name ("c++", "C#") anywhere; not
