@@ -18,6 +18,7 @@ from eval import metrics as m
 from eval.golden import GoldenQuestion
 from rag.core.types import Answer, ScoredChunk, Turn
 from rag.pipeline import QAPipeline, retrieve_in_context
+from rag.query.conversation import Contextualised
 from rag.retrieve.hybrid import Retriever
 
 CONTEXT_BUDGETS = (2000, 4000)
@@ -108,21 +109,22 @@ def evaluate(
         scores = score_retrieval(question, [p.chunk.text for p in passages], k) if question.answerable else {}
         run.retrieved.append({"id": question.id, "retrieved": [_passage_row(p) for p in passages]})
         if pipeline is not None:
-            answer = pipeline.answer(asked, passages)
+            # As served (QAPipeline.steps): passages found in the place an earlier answer named are answered
+            # from, and the fitted decline is not applied to follow-ups.
+            answer = pipeline.answer(asked.question, passages, placed=bool(asked.place_of), followup=asked.followup)
             scores |= score_answer(question, answer)
             run.answers.append({"id": question.id, **answer.to_json()})
         run.rows.append((question, scores))
     return run
 
 
-def _retrieve(question: GoldenQuestion, retriever: Retriever, k: int, followup: FollowupMode) -> tuple[str, list[ScoredChunk]]:
-    """The question to answer and its passages; a question without history is read alone in every mode."""
+def _retrieve(question: GoldenQuestion, retriever: Retriever, k: int, followup: FollowupMode) -> tuple[Contextualised, list[ScoredChunk]]:
+    """The question as read and its passages; a question without history is read alone in every mode."""
     if followup == "prefix" and question.history:
         asked = " ".join([t.content for t in question.history if t.role == "user"] + [question.question])
-        return asked, retriever.retrieve(asked, k=k)
+        return Contextualised(asked, asked, followup=True), retriever.retrieve(asked, k=k)
     history = [Turn(t.role, t.content) for t in question.history] if followup == "context" else []
-    contextualised, passages = retrieve_in_context(retriever, question.question, history, k)
-    return contextualised.question, passages
+    return retrieve_in_context(retriever, question.question, history, k)
 
 
 def write_run(run: EvalRun, out_dir: Path) -> None:

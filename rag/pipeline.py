@@ -73,8 +73,9 @@ class QAPipeline:
         timings = {"retrieve_ms": (retrieved - started) * 1000, "generate_ms": (done - retrieved) * 1000}
         yield AskResult(answer, passages, {k: round(v, 2) for k, v in timings.items()}, asked.carried)
 
-    def answer(self, question: str, passages: list[ScoredChunk]) -> Answer:
-        *_, answer = self.answer_steps(question, passages, live=False)
+    def answer(self, question: str, passages: list[ScoredChunk], placed: bool = False, followup: bool = False) -> Answer:
+        """The answer to `question` from `passages` (`placed` and `followup` as in `answer_steps`)."""
+        *_, answer = self.answer_steps(question, passages, live=False, placed=placed, followup=followup)
         assert isinstance(answer, Answer), "answer_steps() ends with the Answer"
         return answer
 

@@ -153,3 +153,13 @@ def test_a_section_followup_is_answered_from_the_earlier_answers_section(service
     first = service.engine.retriever.retrieve(history[0].content, k=1)[0].chunk
     asked, passages = retrieve_in_context(service.engine.retriever, "What else is in that section?", history, 5)
     assert passages and {(p.chunk.doc, p.chunk.section) for p in passages} == {(first.doc, first.section)}
+
+
+def test_eval_answers_followups_as_the_service_does(service) -> None:
+    """The harness scores the answer a reader gets: placed passages answered from, no fitted decline on
+    follow-ups (rag.pipeline.QAPipeline.steps)."""
+    questions = [q for q in load_golden(FOLLOWUPS) if q.history]
+    run = evaluate(questions, service.engine.retriever, pipeline=service.engine.pipeline)
+    for q, scored in zip(questions, run.answers, strict=True):
+        served = service.engine.pipeline.ask(q.question, k=10, history=[Turn(t.role, t.content) for t in q.history]).answer
+        assert scored["abstained"] == served.abstained, q.id
