@@ -39,7 +39,7 @@ from rag.query.intent import read_intent
 from rag.service import QAService
 
 FIT_ROLES = ("dev", "train")
-THRESHOLD_GRID = {"follow": (0.3, 0.5, 0.7), "second": (0.7, 0.9)}
+THRESHOLD_GRID = {"follow": (0.3, 0.5, 0.7), "second": (0.7, 0.9), "edition_ratio": (0.25, 0.5)}
 
 
 @dataclass
