@@ -43,7 +43,8 @@ from rag.encoders.embedding import Embedder  # noqa: E402
 from rag.index import ann  # noqa: E402
 from rag.index.ann import EXACT_SEARCH_LIMIT  # noqa: E402
 from rag.index.build import build_index  # noqa: E402
-from rag.index.store import load_index  # noqa: E402
+from rag.index.segments import vector_files  # noqa: E402
+from rag.index.store import load_index, read_manifest  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 CORPUS_DIR = ROOT / "corpus"
@@ -388,6 +389,11 @@ def bench_synthetic(sizes: list[int], budget_s: float) -> dict[str, Any]:
     return res
 
 
+def chunk_vectors(index_dir: Path) -> np.ndarray:
+    """An index's chunk vectors, its segments stacked (rag.index.segments)."""
+    return np.asarray(vector_files(index_dir, read_manifest(index_dir).segments)[0])
+
+
 def real_vector_stats() -> dict[str, float] | None:
     """The same shape figures for the guides' own chunk vectors, if an index is at hand."""
     tmp = Path(tempfile.mkdtemp(prefix="guides-qa-bench-"))
@@ -395,7 +401,7 @@ def real_vector_stats() -> dict[str, float] | None:
         embedder = Embedder()
         settings = Settings()
         build_index(CORPUS_DIR, tmp / "index", settings.index_settings(embedder), embedder)
-        return vector_stats(np.load(tmp / "index" / "embeddings.npy"))
+        return vector_stats(chunk_vectors(tmp / "index"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -565,7 +571,7 @@ def bench_build_ratio(corpus: Path, ray_address: str | None) -> dict[str, Any]:
         if ray_address:
             encoder = RayEncoder(ray_address, batch_size=embedder.batch_size, embed_dtype=embedder.embed_dtype)
             _, t_ray = timed(build_index, corpus, tmp / "ray", settings.index_settings(embedder), embedder, encoder=encoder)
-            diff = float(np.abs(np.load(tmp / "plain" / "embeddings.npy") - np.load(tmp / "ray" / "embeddings.npy")).max())
+            diff = float(np.abs(chunk_vectors(tmp / "plain") - chunk_vectors(tmp / "ray")).max())
             res.update(ray_address=ray_address, ray_build_s=t_ray, ray_max_vector_diff=diff,
                        ray_same_chunks=(tmp / "plain" / "chunks.jsonl").read_bytes() == (tmp / "ray" / "chunks.jsonl").read_bytes())
             log(f"  Ray build ({ray_address}) {t_ray:.1f}s, max vector difference {diff:.2e}")

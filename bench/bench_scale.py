@@ -167,13 +167,14 @@ def probe(index_dir: Path, queries_file: Path) -> None:
 
 
 def _recall(index_dir: Path, queries: np.ndarray, found: np.ndarray) -> float:
-    """Share of the exact top K (a scan of embeddings.npy, in blocks) that the dense search returned."""
-    from rag.index.store import VECTORS
+    """Share of the exact top K (a scan of the chunk vectors, in blocks) that the dense search returned."""
+    from rag.index.segments import vector_files
+    from rag.index.store import read_manifest
 
-    vectors = np.load(index_dir / VECTORS, mmap_mode="r")
+    vectors = vector_files(index_dir, read_manifest(index_dir).segments)[0]
     scores = np.empty((len(queries), len(vectors)), dtype=np.float32)
     for start in range(0, len(vectors), 100_000):
-        scores[:, start:start + 100_000] = queries @ np.asarray(vectors[start:start + 100_000]).T
+        scores[:, start:start + 100_000] = queries @ vectors[start:start + 100_000].T
     truth = np.argpartition(-scores, K, axis=1)[:, :K]
     return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
 

@@ -14,7 +14,7 @@ import pytest
 from rag.core.errors import CorpusError, IndexBuildError
 from rag.encoders.embedding import Embedder
 from rag.index.build import build_index
-from rag.index.store import CHUNKS, MANIFEST, SENTENCE_OFFSETS, SENTENCE_VECTORS, VECTORS, load_index
+from rag.index.store import CHUNKS, MANIFEST, SENTENCE_OFFSETS, load_index, read_manifest, verify_files
 from rag.settings import Settings
 from tests.fakes import HashingEmbedder
 
@@ -64,8 +64,12 @@ def test_a_changed_chunker_setting_re_embeds_everything(corpus_copy, index_copy,
     assert report.status == "built" and report.reused == 0 and report.embedded == report.chunk_count
 
 
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def test_a_failed_build_leaves_the_serving_index_untouched(corpus_copy, index_copy, embedder, monkeypatch):
-    before = {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()}
+    before = _contents(index_copy)
     (corpus_copy / "extra.txt").write_text("Extra 2030\n\nSome new advice about tools.")
 
     def explode(*args, **kwargs):
@@ -74,7 +78,7 @@ def test_a_failed_build_leaves_the_serving_index_untouched(corpus_copy, index_co
     monkeypatch.setattr("rag.index.build.write_index", explode)
     with pytest.raises(IndexBuildError, match="previous index is untouched"):
         _build(corpus_copy, index_copy, embedder)
-    assert {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()} == before
+    assert _contents(index_copy) == before
     assert not list(index_copy.parent.glob(".index.staging-*"))
 
 
@@ -144,11 +148,18 @@ def _guide(title: str, sections: int, extra: str = "") -> str:
     return f"# {title}\n\n{body}"
 
 
-def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path):
-    corpus, embedder = tmp_path / "corpus", HashingEmbedder()
+def _small_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name, sections in (("a.md", 4), ("a2.md", 2), ("b.md", 6), ("c.md", 5), ("e.md", 3)):
         (corpus / name).write_text(_guide(name[0].upper() + " guide", sections, " Zorblax." if name == "c.md" else ""))
+    return corpus
+
+
+@pytest.mark.parametrize("segment_rows", [16384, 4], ids=["one segment", "segments of 4 rows"])
+def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path, monkeypatch, segment_rows):
+    monkeypatch.setattr("rag.index.segments.SEGMENT_ROWS", segment_rows)
+    corpus, embedder = _small_corpus(tmp_path), HashingEmbedder()
     settings = Settings().index_settings(embedder)  # type: ignore[arg-type]
     build_index(corpus, tmp_path / "updated", settings, embedder)  # type: ignore[arg-type]
     (corpus / "b.md").write_text(_guide("B guide", 8, " Grinders need burrs."))  # more rows: the rows after it move
@@ -162,11 +173,58 @@ def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path)
     assert (tmp_path / "updated" / CHUNKS).read_bytes() == (tmp_path / "fresh" / CHUNKS).read_bytes()
     assert list(updated.chunks) == list(fresh.chunks) and updated.chunks.keys() == fresh.chunks.keys()
     assert updated.editions == fresh.editions
-    for name in (VECTORS, SENTENCE_VECTORS, SENTENCE_OFFSETS):
-        np.testing.assert_array_equal(np.load(tmp_path / "updated" / name), np.load(tmp_path / "fresh" / name))
+    np.testing.assert_array_equal(np.asarray(updated.vectors), np.asarray(fresh.vectors))
+    np.testing.assert_array_equal(np.asarray(updated.sentence_vectors), np.asarray(fresh.sentence_vectors))
+    np.testing.assert_array_equal(np.load(tmp_path / "updated" / SENTENCE_OFFSETS), np.load(tmp_path / "fresh" / SENTENCE_OFFSETS))
     for query in ("burrs grinders", "tool1 method2", "A guide stage 3", "D guide step"):
         np.testing.assert_array_equal(updated.bm25.scores(query), fresh.bm25.scores(query))
         vector = embedder.encode_queries([query])
         for a, b in zip(updated.dense_search(vector, 10), fresh.dense_search(vector, 10), strict=True):
             np.testing.assert_array_equal(a, b)
     assert not updated.bm25.mentions("zorblax") and not fresh.bm25.mentions("zorblax")  # only the removed guide had it
+
+
+def _segment_files(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Each vector segment file's inode and bytes."""
+    return {p.name: (p.stat().st_ino, p.read_bytes()) for p in (folder / "segments").iterdir()}
+
+
+def test_an_update_links_the_unchanged_segments_and_leaves_the_serving_index_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr("rag.index.segments.SEGMENT_ROWS", 4)
+    corpus, embedder, index_dir = _small_corpus(tmp_path), HashingEmbedder(), tmp_path / "index"
+    settings = Settings().index_settings(embedder)  # type: ignore[arg-type]
+    build_index(corpus, index_dir, settings, embedder)  # type: ignore[arg-type]
+    serving, before = load_index(index_dir, settings), _segment_files(index_dir)
+    vectors, sentence_vectors = np.asarray(serving.vectors), np.asarray(serving.sentence_vectors)
+    (corpus / "e.md").write_text(_guide("E guide", 4))  # the last guide: the segments before it are kept
+    build_index(corpus, index_dir, settings, embedder)  # type: ignore[arg-type]
+
+    after, manifest = _segment_files(index_dir), read_manifest(index_dir)
+    kept = set(before) & set(after)
+    assert kept and set(after) - kept  # some segments linked, the changed guide's written anew
+    assert all(after[name][0] == before[name][0] for name in kept)  # the same inodes: linked, not copied
+    assert all(after[name][1] == before[name][1] for name in kept)
+    verify_files(index_dir, manifest)  # the checksums carried over for the linked files are right
+    # The index loaded before the update still reads what it did.
+    np.testing.assert_array_equal(np.asarray(serving.vectors), vectors)
+    np.testing.assert_array_equal(np.asarray(serving.sentence_vectors), sentence_vectors)
+
+
+def test_a_failed_update_leaves_the_serving_index_and_its_linked_files_untouched(tmp_path, monkeypatch):
+    monkeypatch.setattr("rag.index.segments.SEGMENT_ROWS", 4)
+    corpus, embedder, index_dir = _small_corpus(tmp_path), HashingEmbedder(), tmp_path / "index"
+    settings = Settings().index_settings(embedder)  # type: ignore[arg-type]
+    build_index(corpus, index_dir, settings, embedder)  # type: ignore[arg-type]
+    before = _contents(index_dir)
+    (corpus / "e.md").write_text(_guide("E guide", 4))
+
+    def explode(*args, **kwargs):  # after the segments were linked and written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rag.index.ann.write_index", explode)
+    with pytest.raises(IndexBuildError, match="previous index is untouched"):
+        build_index(corpus, index_dir, settings, embedder)  # type: ignore[arg-type]
+    assert _contents(index_dir) == before
+    assert all(p.stat().st_nlink == 1 for p in (index_dir / "segments").iterdir())  # the staging links are gone
+    assert not list(tmp_path.glob(".index.staging-*"))
+    verify_files(index_dir, read_manifest(index_dir))

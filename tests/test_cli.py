@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from test_beir import write_beir
 
+from rag.index.store import read_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "eval" / "golden" / "guides.jsonl"
 
@@ -273,7 +275,7 @@ def test_index_verify_checksums_every_file_and_names_a_damaged_one(env: dict[str
                                                                    index_copy: Path) -> None:
     intact = rag(env, workdir, "index", "verify", "--index", str(index_copy))
     assert intact.returncode == 0 and "is intact" in intact.stdout, intact.stderr
-    vectors = index_copy / "sentence_embeddings.npy"
+    vectors = index_copy / read_manifest(index_copy).segments[0].sentence_vectors
     data = bytearray(vectors.read_bytes())
     data[-4:] = b"\x00\x00\x80\x7f"  # same size, one vector component changed
     vectors.write_bytes(bytes(data))

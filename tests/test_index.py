@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 
 from rag.core.errors import IndexIncompatibleError, IndexNotFoundError
-from rag.index.store import CHUNKS, MANIFEST, VECTORS, load_index, read_manifest, verify_files
+from rag.index.store import CHUNKS, MANIFEST, load_index, read_manifest, verify_files
 from rag.settings import Settings
 
 
 def _settings(embedder, **overrides):
     return Settings(**overrides).index_settings(embedder)
+
+
+def _first_vectors(folder: Path) -> Path:
+    """The chunk vectors' file of the index's first segment."""
+    return folder / read_manifest(folder).segments[0].vectors
 
 
 def test_dense_search_matches_numpy_brute_force(built_index: Path, embedder):
@@ -29,7 +34,8 @@ def test_dense_search_matches_numpy_brute_force(built_index: Path, embedder):
 def test_index_folder_is_readable_without_our_code(built_index: Path):
     manifest = json.loads((built_index / MANIFEST).read_text())
     rows = [json.loads(line) for line in (built_index / CHUNKS).read_text().splitlines()]
-    vectors = np.load(built_index / VECTORS)
+    # The segments listed in the manifest, stacked in order, are the vectors.
+    vectors = np.concatenate([np.load(built_index / s["vectors"]) for s in manifest["segments"]])
     assert manifest["chunk_count"] == len(rows) == len(vectors)
     assert manifest["settings"]["model"].endswith("all-MiniLM-L6-v2") and manifest["settings"]["dim"] == 384
     assert set(manifest["files"]) == {"000_66311b75d3a066c9.txt", "003_6cee5c8495e18b4b.txt", "guides.toml"}
@@ -53,9 +59,10 @@ def test_damaged_index_is_refused_with_the_fix(index_copy: Path, embedder, damag
         lines = (index_copy / CHUNKS).read_text().splitlines()
         (index_copy / CHUNKS).write_text("\n".join(lines[:-1]) + "\n")
     elif damage == "corrupt_vectors":
-        data = bytearray((index_copy / VECTORS).read_bytes())
+        vectors = _first_vectors(index_copy)
+        data = bytearray(vectors.read_bytes())
         data[-8:] = b"\xff" * 8
-        (index_copy / VECTORS).write_bytes(bytes(data))
+        vectors.write_bytes(bytes(data))
     elif damage == "garble_manifest":
         (index_copy / MANIFEST).write_text("{not json")
     else:
@@ -66,14 +73,15 @@ def test_damaged_index_is_refused_with_the_fix(index_copy: Path, embedder, damag
 
 def test_large_files_have_their_size_checked_at_load_and_their_checksum_by_verify(index_copy: Path, embedder, monkeypatch):
     monkeypatch.setattr("rag.index.store.CHECKSUM_AT_LOAD_BYTES", 1024)  # the vectors count as large
-    data = bytearray((index_copy / VECTORS).read_bytes())
+    vectors = _first_vectors(index_copy)
+    data = bytearray(vectors.read_bytes())
     data[-8:] = b"\xff" * 8  # same size, other bytes
-    (index_copy / VECTORS).write_bytes(bytes(data))
+    vectors.write_bytes(bytes(data))
     load_index(index_copy, _settings(embedder))
-    with pytest.raises(IndexIncompatibleError, match=f"{VECTORS} is missing or damaged"):
+    with pytest.raises(IndexIncompatibleError, match=f"{vectors.name} is missing or damaged"):
         verify_files(index_copy, read_manifest(index_copy))
-    (index_copy / VECTORS).write_bytes(bytes(data[:-4]))  # a torn file is caught by its size alone
-    with pytest.raises(IndexIncompatibleError, match=f"{VECTORS} is missing or damaged"):
+    vectors.write_bytes(bytes(data[:-4]))  # a torn file is caught by its size alone
+    with pytest.raises(IndexIncompatibleError, match=f"{vectors.name} is missing or damaged"):
         load_index(index_copy, _settings(embedder))
 
 

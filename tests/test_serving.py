@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from served import BODY_LIMIT, READ_TIMEOUT, ROOT, Served
 
 from api.app import create_app
+from rag.index.store import read_manifest
 from rag.service import QAService
 from rag.settings import Settings
 
@@ -397,7 +398,7 @@ def test_an_index_built_by_other_settings_is_rebuilt_at_start(index_copy: Path, 
 
 
 def test_a_damaged_index_is_rebuilt_at_start_without_reusing_its_vectors(index_copy: Path, embedder) -> None:
-    vectors = index_copy / "embeddings.npy"
+    vectors = index_copy / read_manifest(index_copy).segments[0].vectors
     vectors.write_bytes(vectors.read_bytes()[:-64])  # torn
     service = QAService(Settings(corpus_dir=ROOT / "corpus", index_dir=index_copy), embedder)
     report = service.ensure_index()

@@ -56,7 +56,7 @@ def ivf_lists(n: int) -> int:
     return int(2 ** round(np.log2(2 * np.sqrt(max(n, 1)))))
 
 
-def make_index(vectors: np.ndarray) -> faiss.Index:
+def make_index(vectors: RowFile | np.ndarray) -> faiss.Index:
     """Exact inner-product index up to EXACT_SEARCH_LIMIT vectors, IVF with int8 codes and row ids above."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(vectors) <= EXACT_SEARCH_LIMIT:
@@ -94,7 +94,8 @@ def search(index: faiss.Index, queries: np.ndarray, k: int, vectors: RowFile | n
     return scores, rows
 
 
-def updated_index(old: faiss.Index, new_rows: np.ndarray, added_rows: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+def updated_index(old: faiss.Index, new_rows: np.ndarray, added_rows: np.ndarray,
+                  vectors: RowFile | np.ndarray) -> faiss.Index:
     """The index of `vectors` (the new rows, in order), made from `old` rather than from scratch.
 
     `new_rows[r]` is the new row of old row r, or -1 if it is gone; `added_rows` are

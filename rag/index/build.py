@@ -40,12 +40,12 @@ from rag.index.alignment import CachedEncode, Thresholds, align_guides, write_al
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
 from rag.index.passages import PASSAGES, Passages, dropped_rows
+from rag.index.rows import RowFile
+from rag.index.segments import Segment, vector_files
 from rag.index.store import (
     BM25_DIR,
     FAISS_FILE,
     SENTENCE_OFFSETS,
-    SENTENCE_VECTORS,
-    VECTORS,
     IndexManifest,
     IndexSettings,
     NewRows,
@@ -174,14 +174,14 @@ def write_documents(
     skipped = {name: digest for name, digest in files.items() if name not in doc_files and name not in catalogue}
     doc_files |= catalogue
     rows = NewRows(layout.size, layout.moves, layout.rows, chunks, hashes, sentence_hashes, vectors[: len(chunks)],
-                   vectors[len(chunks) :], previous.folder if previous else None)
+                   vectors[len(chunks) :], previous.folder if previous else None, previous.segments if previous else [])
     new_rows = previous.new_rows(layout.moves) if previous else np.zeros(0, dtype=np.int64)
     bm25 = (previous.bm25 if previous else BM25Index.empty(settings.bm25)).updated(new_rows, layout.size, layout.rows, texts)
     thresholds = Thresholds.load()
     # The previous build's heading and item vectors, when its vectors can be reused at all.
     node_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None)
 
-    def faiss_index(all_vectors: np.ndarray) -> faiss.Index:
+    def faiss_index(all_vectors: RowFile) -> faiss.Index:
         updated = previous.updated_faiss_index(new_rows, layout.rows, all_vectors) if previous else None
         return updated if updated is not None else ann.make_index(all_vectors)
 
@@ -271,9 +271,10 @@ class _PreviousIndex:
     its BM25 postings and its FAISS index."""
 
     folder: Path
+    segments: list[Segment]
     passages: Passages
-    vectors: np.ndarray
-    sentence_vectors: np.ndarray
+    vectors: RowFile
+    sentence_vectors: RowFile
     sentence_offsets: np.ndarray
     bm25: BM25Index
 
@@ -298,7 +299,7 @@ class _PreviousIndex:
         return found
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of `rows` (numbered as in `rows_by_key`), read from the memory-mapped files."""
+        """The vectors of `rows` (numbered as in `rows_by_key`), read from the segment files."""
         n = len(self.passages)
         out = np.empty((len(rows), self.vectors.shape[1]), dtype=np.float32)
         chunk = rows < n
@@ -313,7 +314,7 @@ class _PreviousIndex:
             new_rows[start:stop] = np.arange(to, to + stop - start)
         return new_rows
 
-    def updated_faiss_index(self, new_rows: np.ndarray, added_rows: np.ndarray, vectors: np.ndarray) -> faiss.Index | None:
+    def updated_faiss_index(self, new_rows: np.ndarray, added_rows: np.ndarray, vectors: RowFile) -> faiss.Index | None:
         """The serving FAISS index with only the rows not carried over dropped and the new ones added
         (rag.index.ann), or None to make one anew."""
         try:
@@ -327,7 +328,7 @@ class _PreviousIndex:
 
 
 def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings) -> _PreviousIndex | None:
-    """The serving index's rows, vectors (memory-mapped) and BM25 postings, or None if they cannot be trusted.
+    """The serving index's rows, vectors (read by row) and BM25 postings, or None if they cannot be trusted.
 
     Any settings change (model, chunker, template) forces a full re-embed, so an
     index never mixes vectors made under two configurations.
@@ -336,11 +337,13 @@ def _previous_index(index_dir: Path, old: IndexManifest, settings: IndexSettings
         return None
     try:
         verify_files(index_dir, old, full=False)  # never reuse vectors of a damaged index
+        vectors, sentence_vectors = vector_files(index_dir, old.segments)
         previous = _PreviousIndex(
             folder=index_dir,
+            segments=old.segments,
             passages=Passages(index_dir / PASSAGES),
-            vectors=np.load(index_dir / VECTORS, mmap_mode="r"),
-            sentence_vectors=np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"),
+            vectors=vectors,
+            sentence_vectors=sentence_vectors,
             sentence_offsets=np.load(index_dir / SENTENCE_OFFSETS),
             bm25=BM25Index.load(index_dir / BM25_DIR, settings.bm25),
         )

@@ -1,18 +1,20 @@
-"""A .npy matrix read row by row with pread: a query costs the rows it reads, not the file.
+"""Row files: a matrix stored as one or more .npy files (segments), read row by row with pread.
 
 A memory map of a vector file looks cheap, but on this kernel a fault maps the
 page cache's whole large folio around it: 800 scattered rows of a 365 MB
 embeddings.npy mapped all of it into the process (RSS +365 MB, measured; madvise
 RANDOM did not help). Reading the candidate rows with pread copies 1.5 KB a row;
-runs of consecutive rows are read at once. A file up to IN_MEMORY_BYTES is simply
+runs of consecutive rows are read at once. A matrix of up to IN_MEMORY_BYTES is simply
 read whole at load: then a query makes no system call (a syscall per row was a
-third of the CPU of a request at the guides' size). The file is opened when the
+third of the CPU of a request at the guides' size). The files are opened when the
 index is loaded, so a swapped-in newer build does not change what a loaded index reads.
 """
 
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,44 +31,31 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
         return shape, fortran, np.dtype(dtype), f.tell()
 
 
-def copy_rows(source: Path, target: Path, moves: list[tuple[int, int, int]]) -> None:
-    """Rows `start:stop` of the .npy `source` into rows `to:` of the .npy `target` (same row size), for each
-    (start, stop, to) of `moves`, copied by the kernel (copy_file_range): no page of either passes
-    through the process."""
-    shape, _, dtype, source_offset = npy_header(source)
-    target_offset = npy_header(target)[3]
-    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-    with source.open("rb") as src, target.open("r+b") as dst:
-        for start, stop, to in moves:
-            at, size = 0, (stop - start) * row_bytes
-            while at < size:
-                copied = os.copy_file_range(src.fileno(), dst.fileno(), size - at, source_offset + start * row_bytes + at,
-                                            target_offset + to * row_bytes + at)
-                if copied <= 0:
-                    raise OSError(f"could not copy rows {start}:{stop} of {source}")
-                at += copied
-
-
 class RowFile:
-    """The rows of a 2-d .npy file (C order), read on demand."""
+    """The rows of 2-d .npy files (C order, one width and dtype) stacked in order, read on demand."""
 
-    def __init__(self, path: Path) -> None:
-        shape, fortran, dtype, self._offset = npy_header(path)
-        if len(shape) != 2 or fortran:
-            raise ValueError(f"{path} is not a C-order matrix")
-        self.shape: tuple[int, int] = shape
-        self.dtype = np.dtype(dtype)
-        self._row_bytes = shape[1] * self.dtype.itemsize
-        self._fd = os.open(path, os.O_RDONLY)
-        small = os.fstat(self._fd).st_size <= IN_MEMORY_BYTES
-        self._whole: np.ndarray | None = self.ranges(np.array([0]), np.array([shape[0]])) if small else None
+    def __init__(self, paths: Path | Sequence[Path]) -> None:
+        paths = [paths] if isinstance(paths, Path) else list(paths)
+        headers = [npy_header(path) for path in paths]
+        if not headers or any(len(shape) != 2 or fortran or shape[1:] != headers[0][0][1:] or dtype != headers[0][2]
+                              for shape, fortran, dtype, _ in headers):
+            raise ValueError(f"{', '.join(map(str, paths)) or 'no file'}: not C-order matrices of one width and dtype")
+        self._starts = [0]
+        for shape, *_ in headers:
+            self._starts.append(self._starts[-1] + shape[0])
+        self.shape: tuple[int, int] = (self._starts[-1], headers[0][0][1])
+        self.dtype = np.dtype(headers[0][2])
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        self._offsets = [offset for *_, offset in headers]
+        self._fds = [os.open(path, os.O_RDONLY) for path in paths]
+        small = sum(os.fstat(fd).st_size for fd in self._fds) <= IN_MEMORY_BYTES
+        self._whole: np.ndarray | None = self.ranges(np.array([0]), np.array([self.shape[0]])) if small else None
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
+        for fd in getattr(self, "_fds", ()):
             os.close(fd)
 
     def __getitem__(self, rows: int | slice | np.ndarray) -> np.ndarray:
@@ -86,7 +75,7 @@ class RowFile:
         return self.ranges(rows[np.r_[0, runs]], rows[np.r_[runs - 1, len(rows) - 1]] + 1)
 
     def ranges(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Rows starts[0]:ends[0], then starts[1]:ends[1], ..., one read per range."""
+        """Rows starts[0]:ends[0], then starts[1]:ends[1], ..., one read per range and file."""
         starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
         lengths = ends - starts
         whole = getattr(self, "_whole", None)  # None while __init__ reads it
@@ -101,11 +90,20 @@ class RowFile:
         for start, length in zip(starts.tolist(), lengths.tolist()):
             if not 0 <= start <= start + length <= self.shape[0]:
                 raise IndexError(f"rows {start}:{start + length} of {self.shape[0]}")
-            size = length * self._row_bytes
-            if size and os.preadv(self._fd, [flat[at : at + size]], self._offset + start * self._row_bytes) != size:
-                raise OSError(f"short read of rows {start}:{start + length}")
-            at += size
+            at = self._read(start, start + length, flat, at)
         return out
+
+    def _read(self, start: int, stop: int, into: memoryview, at: int) -> int:
+        """Rows start:stop into `into` from byte `at` on, a read per file they lie in; returns where they end."""
+        while start < stop:
+            part = bisect_right(self._starts, start) - 1  # the file holding row `start` (empty files are skipped)
+            end = min(stop, self._starts[part + 1])
+            size = (end - start) * self._row_bytes
+            where = self._offsets[part] + (start - self._starts[part]) * self._row_bytes
+            if os.preadv(self._fds[part], [into[at : at + size]], where) != size:
+                raise OSError(f"short read of rows {start}:{end}")
+            start, at = end, at + size
+        return at
 
     def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
         whole = self[:]

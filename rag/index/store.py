@@ -6,9 +6,10 @@ code's settings and the files against the manifest's checksums, so a stale,
 damaged or mismatched index is refused instead of giving silently wrong results.
 
 Loading parses nothing but the manifest: the passages are read by row from
-passages.sqlite (rag.index.passages), the vectors and the FAISS index are
-memory-mapped, so a server starts in the same time at any corpus size.
-chunks.jsonl holds the same records for readers without our code.
+passages.sqlite (rag.index.passages), the vectors by row from their segment
+files (rag.index.segments, rag.index.rows), the FAISS index is memory-mapped, so
+a server starts in the same time at any corpus size. chunks.jsonl holds the same
+records for readers without our code.
 """
 
 from __future__ import annotations
@@ -37,19 +38,19 @@ from rag.index.alignment import ALIGNMENT, Alignment
 from rag.index.bm25 import BM25Index, BM25Settings
 from rag.index.outline import OUTLINE, Outline
 from rag.index.passages import PASSAGES, Passages, update_passages, write_passages
-from rag.index.rows import RowFile, copy_rows
+from rag.index.rows import RowFile
+from rag.index.segments import RowSource, Segment, plan_segments, vector_files, write_segments
 from rag.ingest.chunking import ChunkerSettings
 from rag.ingest.metadata import CATALOGUE
 
-FORMAT_VERSION = 5  # 4: passages.sqlite; 5: BM25 term counts, IDF at query time
+FORMAT_VERSION = 6  # 4: passages.sqlite; 5: BM25 term counts, IDF at query time; 6: vectors in segments
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
-VECTORS = "embeddings.npy"
-SENTENCE_VECTORS = "sentence_embeddings.npy"
 SENTENCE_OFFSETS = "sentence_offsets.npy"
 FAISS_FILE = "faiss.index"
 BM25_DIR = "bm25"
-CHECKSUMMED = (CHUNKS, PASSAGES, VECTORS, FAISS_FILE, SENTENCE_VECTORS, SENTENCE_OFFSETS, OUTLINE, ALIGNMENT)
+# Checksummed besides the segments' vector files (rag.index.segments).
+CHECKSUMMED = (CHUNKS, PASSAGES, FAISS_FILE, SENTENCE_OFFSETS, OUTLINE, ALIGNMENT)
 # Files up to this size are checksummed at every load; larger ones (vectors, FAISS lists of
 # big indexes) only have their size checked, and `rag index verify` checksums them all.
 CHECKSUM_AT_LOAD_BYTES = 64 << 20
@@ -80,6 +81,7 @@ class IndexManifest(BaseModel):
     files: dict[str, str]
     skipped: dict[str, str] = {}
     chunk_count: int
+    segments: list[Segment]  # the vector files, in row order (rag.index.segments)
     faiss_index: str
     checksums: dict[str, str]
     sizes: dict[str, int] = {}  # bytes per checksummed file; empty in indexes built before it was recorded
@@ -176,6 +178,7 @@ class NewRows:
     vectors: np.ndarray
     sentence_vectors: np.ndarray
     previous: Path | None
+    previous_segments: list[Segment]
 
     def sentence_counts(self) -> np.ndarray:
         """Sentences per new row."""
@@ -195,12 +198,13 @@ def write_index(
     skipped: dict[str, str],
     rows: NewRows,
     bm25: BM25Index,
-    make_faiss_index: Callable[[np.ndarray], faiss.Index] = ann.make_index,
+    make_faiss_index: Callable[[RowFile], faiss.Index] = ann.make_index,
 ) -> IndexManifest:
     """Write a complete index into `folder` (a fresh staging folder); the manifest goes last.
 
-    Carried rows are copied from the previous index's files without being parsed.
-    `make_faiss_index` makes the vector index from the new chunk vectors (memory-mapped;
+    Carried rows are copied from the previous index's files without being parsed, and the
+    vector segments they fill whole are linked, not copied (rag.index.segments).
+    `make_faiss_index` makes the vector index from the new chunk vectors (read by row;
     an updated one, see rag.index.ann.updated_index, or one made anew)."""
     folder.mkdir(parents=True, exist_ok=True)
     _write_chunks(folder / CHUNKS, rows)
@@ -209,34 +213,46 @@ def write_index(
     else:
         update_passages(folder / PASSAGES, rows.previous / PASSAGES, rows.moves, rows.rows.tolist(), rows.chunks,
                         rows.hashes, rows.sentence_hashes)
-    _write_rows(folder / VECTORS, rows.previous and rows.previous / VECTORS, rows.moves, rows.rows, rows.vectors,
-                rows.size)
     offsets = np.concatenate([[0], np.cumsum(rows.sentence_counts())]).astype(np.int64)
-    old_offsets = np.load(rows.previous / SENTENCE_OFFSETS) if rows.previous is not None else None
-    sentence_moves = [(int(old_offsets[a]), int(old_offsets[b]), int(offsets[to])) for a, b, to in rows.moves] \
-        if old_offsets is not None else []
-    counts = offsets[rows.rows + 1] - offsets[rows.rows]
-    sentence_rows = np.repeat(offsets[rows.rows] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    _write_rows(folder / SENTENCE_VECTORS, rows.previous and rows.previous / SENTENCE_VECTORS, sentence_moves,
-                sentence_rows, rows.sentence_vectors, int(offsets[-1]))
     np.save(folder / SENTENCE_OFFSETS, offsets)
-    faiss_index = make_faiss_index(np.load(folder / VECTORS, mmap_mode="r"))
+    segments, linked = _write_vectors(folder, rows, offsets)
+    faiss_index = make_faiss_index(vector_files(folder, segments)[0])
     ann.write_index(faiss_index, folder / FAISS_FILE)
     bm25.save(folder / BM25_DIR)
+    names = [*CHECKSUMMED, *(name for s in segments for name in (s.vectors, s.sentence_vectors))]
     manifest = IndexManifest(
         format_version=FORMAT_VERSION,
         settings=settings,
         files=files,
         skipped=skipped,
         chunk_count=rows.size,
+        segments=segments,
         faiss_index=type(faiss_index).__name__,
-        checksums=_checksums(folder, CHECKSUMMED),
-        sizes={name: (folder / name).stat().st_size for name in CHECKSUMMED},
+        checksums=_checksums(folder, names, linked),
+        sizes={name: (folder / name).stat().st_size for name in names},
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=_library_versions(),
     )
     _write_json(folder / MANIFEST, manifest.model_dump())
     return manifest
+
+
+def _write_vectors(folder: Path, rows: NewRows, offsets: np.ndarray) -> tuple[list[Segment], dict[str, str]]:
+    """The chunk and sentence vectors of `rows` as segments (chunk row r's sentences are rows
+    offsets[r]:offsets[r + 1]), and the checksum of each file linked from the previous index."""
+    old_offsets = np.load(rows.previous / SENTENCE_OFFSETS) if rows.previous is not None else None
+    sentence_moves = [(int(old_offsets[a]), int(old_offsets[b]), int(offsets[to])) for a, b, to in rows.moves] \
+        if old_offsets is not None else []
+    counts = offsets[rows.rows + 1] - offsets[rows.rows]
+    sentence_rows = np.repeat(offsets[rows.rows] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    previous = vector_files(rows.previous, rows.previous_segments) \
+        if rows.previous is not None and rows.previous_segments else (None, None)
+    segments, linked = write_segments(
+        folder, plan_segments(rows.previous_segments, rows.moves, rows.size), rows.previous, offsets,
+        RowSource(rows.moves, previous[0], rows.rows, rows.vectors),
+        RowSource(sentence_moves, previous[1], sentence_rows, rows.sentence_vectors))
+    old_checksums = read_manifest(rows.previous).checksums if linked and rows.previous is not None else {}
+    return segments, {name: old_checksums[name] for name in linked}
 
 
 def _write_chunks(path: Path, rows: NewRows) -> None:
@@ -255,21 +271,6 @@ def _write_chunks(path: Path, rows: NewRows) -> None:
     finally:
         if previous is not None:
             previous.close()
-
-
-def _write_rows(path: Path, previous: Path | None, moves: list[tuple[int, int, int]], rows: np.ndarray,
-                vectors: np.ndarray, size: int) -> None:
-    """A float32 .npy of `size` rows: rows `start:stop` of `previous` at `to:` for each of `moves`, `vectors` at `rows`."""
-    if not size:  # a memory map cannot be empty
-        np.save(path, np.zeros((0, vectors.shape[1]), dtype=np.float32))
-        return
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(size, vectors.shape[1]))
-    if len(rows):
-        out[rows] = vectors
-    out.flush()
-    del out
-    if previous is not None and moves:
-        copy_rows(previous, path, moves)
 
 
 def read_manifest(folder: Path) -> IndexManifest:
@@ -299,13 +300,15 @@ def load_index(folder: Path, settings: IndexSettings) -> Index:
         passages = Passages(folder / PASSAGES)
     except sqlite3.Error as e:
         raise IndexIncompatibleError(f"{folder / PASSAGES} is unreadable — {DAMAGED_HINT}") from e
-    vectors = RowFile(folder / VECTORS)  # read by row: FAISS has its own copy, memory-mapped
+    try:
+        vectors, sentence_vectors = vector_files(folder, manifest.segments)  # read by row: FAISS has its own copy
+    except (OSError, ValueError) as e:
+        raise IndexIncompatibleError(f"vector files in {folder} are unreadable — {DAMAGED_HINT}") from e
     faiss_index = ann.read_index(folder / FAISS_FILE)
     try:
         bm25 = BM25Index.load(folder / BM25_DIR, settings.bm25)
     except (OSError, ValueError, KeyError) as e:
         raise IndexIncompatibleError(f"BM25 files in {folder / BM25_DIR} are unreadable — {DAMAGED_HINT}") from e
-    sentence_vectors = RowFile(folder / SENTENCE_VECTORS)
     sentence_offsets = np.load(folder / SENTENCE_OFFSETS)
     sizes = {len(passages), vectors.shape[0], faiss_index.ntotal, bm25.size, manifest.chunk_count, len(sentence_offsets) - 1}
     if len(sizes) != 1 or vectors.shape[1] != settings.dim or sentence_offsets[-1] != len(sentence_vectors):
@@ -345,11 +348,13 @@ def _settings_diff(built: IndexSettings, wanted: IndexSettings) -> str:
     return ", ".join(f"{key}: {a[key]} ≠ {b[key]}" for key in a if a[key] != b[key])
 
 
-def _checksums(folder: Path, names: Sequence[str]) -> dict[str, str]:
-    """sha256 of each file, on every core: hashlib lets go of the GIL, and the two vector files of a
-    million passages are 1.5 GB each."""
+def _checksums(folder: Path, names: Sequence[str], known: dict[str, str]) -> dict[str, str]:
+    """sha256 of each file, on every core (hashlib lets go of the GIL), but those `known`: a file
+    linked from the previous index is the same inode, so the same bytes, as the one it checksummed."""
+    todo = [name for name in names if name not in known]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return dict(zip(names, pool.map(lambda name: _sha256(folder / name), names), strict=True))
+        found = dict(zip(todo, pool.map(lambda name: _sha256(folder / name), todo), strict=True))
+    return {name: known[name] if name in known else found[name] for name in names}
 
 
 def _sha256(path: Path) -> str:
