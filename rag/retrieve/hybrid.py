@@ -124,10 +124,10 @@ class HybridRetriever:
 
     def _candidates(self, query: str, n: int) -> _Candidates:
         rows: set[int] = set()
-        query_vectors, mapped = self._query_vectors(query) if self.mode != "bm25" else (None, False)
-        if query_vectors is not None:
-            _, dense_rows = self.index.dense_search(query_vectors[:1], n)
-            rows.update(int(r) for r in dense_rows[0] if r >= 0)
+        query_vectors, mapped = None, False
+        if self.mode != "bm25":
+            query_vectors, mapped, dense_rows = self._dense_search(query, n)
+            rows.update(int(r) for r in dense_rows if r >= 0)
         lexical_all = self.index.bm25.scores(query) if self.mode != "dense" else None
         if lexical_all is not None:
             top = np.argpartition(-lexical_all, min(n, len(lexical_all) - 1))[:n]
@@ -141,17 +141,19 @@ class HybridRetriever:
         return _Candidates(row_array, dense[:, 0].astype(np.float64), lexical.astype(np.float64),
                            [s[:, 0] for s in sentences], dense[:, 1].astype(np.float64), mapped)
 
-    def _query_vectors(self, query: str) -> tuple[np.ndarray, bool]:
-        """Two rows, the vector searched with and the question's own, and whether the query map moved
-        the first: it does when the question's nearest passage is in a guide the map knows."""
+    def _dense_search(self, query: str, n: int) -> tuple[np.ndarray, bool, np.ndarray]:
+        """Two rows, the vector searched with and the question's own; whether the query map moved the
+        first; and the n rows it found. The map moves a question whose nearest passage (by its own
+        vector) is in a guide the map knows; both vectors are searched in one call."""
         vector = self.embedder.encode_queries([query])[0]
-        if self.query_map is None or not self.query_map.knows(self._nearest_series(vector)):
-            return np.stack([vector, vector]), False
-        return np.stack([self.query_map(vector), vector]), True
-
-    def _nearest_series(self, vector: np.ndarray) -> str:
-        _, rows = self.index.dense_search(vector[None, :], 1)
-        return self.index.chunks[int(rows[0, 0])].series if rows.size and rows[0, 0] >= 0 else ""
+        if self.query_map is None:
+            return np.stack([vector, vector]), False, self.index.dense_search(vector[None, :], n)[1][0]
+        moved = self.query_map(vector)
+        found = self.index.dense_search(np.stack([vector, moved]).astype(np.float32), n)[1]
+        nearest = int(found[0, 0])
+        if nearest >= 0 and self.query_map.knows(self.index.chunks[nearest].series):
+            return np.stack([moved, vector]), True, found[1]
+        return np.stack([vector, vector]), False, found[0]
 
     def _dense_scores(self, query_vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Cosine of the whole chunk mixed with that of its best sentence: a fact stated in
