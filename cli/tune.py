@@ -8,6 +8,7 @@ with --out into an index folder (which then carries its own, fitted on its corpu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -36,42 +37,40 @@ def _service(index: Path | None) -> QAService:
     return service
 
 
+def _fit(run: Callable[..., dict], index: Path | None, out: Path, with_progress: bool = True) -> None:
+    """Run one fit on the labelled sets against the index; print its report as JSON, or the error."""
+    from rich.progress import track
+
+    progress = {"progress": lambda it: track(it, description="questions", console=err, transient=True)} if with_progress else {}
+    try:
+        report = run(_service(index), out, **progress)
+    except RagError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from e
+    print(json.dumps(report, indent=2))
+
+
 @tune_app.command("queries")
 def queries(out: OutOpt = None, index: IndexOpt = None) -> None:
     """Fit the query map (a linear map of question vectors that ranks each labelled question's evidence
     sentences first) on the dev, train and seen sets; report leave-one-set-out cross-validation against
     the plain vectors; write query_map.npz. Refit the selection and abstention models after it."""
-    from rich.progress import track
-
     from eval.tune_queries import run
     from rag.retrieve.query_map import DEFAULT_MODEL
 
-    try:
-        report = run(_service(index), out or DEFAULT_MODEL,
-                     progress=lambda it: track(it, description="questions", console=err, transient=True))
-    except RagError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from e
-    print(json.dumps(report, indent=2))
+    _fit(run, index, out or DEFAULT_MODEL)
 
 
 @tune_app.command("selection")
 def selection(out: OutOpt = None, index: IndexOpt = None) -> None:
-    """Fit the sentence scorer (listwise logistic regression over the generator's features) on the
-    dev and train sets; report question-level cross-validation against the untuned order; choose
-    the generator's thresholds by the answers they give; write selection.json."""
-    from rich.progress import track
-
+    """Fit the sentence scorers (listwise logistic regression over the generator's features), with the
+    query map and without, on the dev and train sets; report question-level cross-validation against
+    the hand-set weights; choose the generator's thresholds by the answers they give; write
+    selection.json and selection_plain.json beside it."""
     from eval.tune_selection import run
     from rag.answer.extractive.model import DEFAULT_MODEL
 
-    try:
-        report = run(_service(index), out or DEFAULT_MODEL,
-                     progress=lambda it: track(it, description="questions", console=err, transient=True))
-    except RagError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from e
-    print(json.dumps(report, indent=2))
+    _fit(run, index, out or DEFAULT_MODEL)
 
 
 @tune_app.command("abstention")
@@ -82,9 +81,4 @@ def abstention(out: OutOpt = None, index: IndexOpt = None) -> None:
     from eval.tune_abstention import run
     from rag.answer.abstention import DEFAULT_MODEL
 
-    try:
-        report = run(_service(index), out or DEFAULT_MODEL)
-    except RagError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from e
-    print(json.dumps(report, indent=2))
+    _fit(run, index, out or DEFAULT_MODEL, with_progress=False)
