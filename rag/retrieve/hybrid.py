@@ -138,22 +138,23 @@ class HybridRetriever:
             none = np.zeros(len(row_array))
             return _Candidates(row_array, none, lexical.astype(np.float64), [], none)
         dense, sentences = self._dense_scores(query_vectors, row_array)
+        # Column 0: the vector searched with; the last: the question's own (the same one when not mapped).
         return _Candidates(row_array, dense[:, 0].astype(np.float64), lexical.astype(np.float64),
-                           [s[:, 0] for s in sentences], dense[:, 1].astype(np.float64), mapped)
+                           [s[:, 0] for s in sentences], dense[:, -1].astype(np.float64), mapped)
 
     def _dense_search(self, query: str, n: int) -> tuple[np.ndarray, bool, np.ndarray]:
-        """Two rows, the vector searched with and the question's own; whether the query map moved the
-        first; and the n rows it found. The map moves a question whose nearest passage (by its own
-        vector) is in a guide the map knows; both vectors are searched in one call."""
+        """The vectors to score with (the moved one then the question's own, or the question's alone),
+        whether the query map moved the question, and the n rows found. The map moves a question whose
+        nearest passage (by its own vector) is in a guide the map knows; both are searched in one call."""
         vector = self.embedder.encode_queries([query])[0]
         if self.query_map is None:
-            return np.stack([vector, vector]), False, self.index.dense_search(vector[None, :], n)[1][0]
+            return vector[None, :], False, self.index.dense_search(vector[None, :], n)[1][0]
         moved = self.query_map(vector)
         found = self.index.dense_search(np.stack([vector, moved]).astype(np.float32), n)[1]
         nearest = int(found[0, 0])
         if nearest >= 0 and self.query_map.knows(self.index.chunks[nearest].series):
             return np.stack([moved, vector]), True, found[1]
-        return np.stack([vector, vector]), False, found[0]
+        return vector[None, :], False, found[0]
 
     def _dense_scores(self, query_vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Cosine of the whole chunk mixed with that of its best sentence: a fact stated in
