@@ -79,14 +79,15 @@ def sentences_of(index: Index) -> Sentences:
 def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambda it: it,
             work_dir: Path = WORK_DIR) -> list[Labelled]:
     """Every answerable question of the fitting sets whose evidence covers a sentence of its index."""
-    by_index: dict[int, Sentences] = {}
+    by_index: dict[int, tuple[Sentences, dict[str, str]]] = {}
     cases = []
     for spec_name, svc, q in progress(questions_of(service, FIT_ROLES, work_dir)):
         if not q.answerable:
             continue
         index = svc.engine.index
-        sentences = by_index.setdefault(id(index), sentences_of(index))
-        series = {g.doc: g.series for g in index.guides}
+        if id(index) not in by_index:
+            by_index[id(index)] = sentences_of(index), {g.doc: g.series for g in index.guides}
+        sentences, series = by_index[id(index)]
         asked = contextualise(q.question, [Turn(t.role, t.content) for t in q.history]).question
         vector = svc.embedder.encode_queries([without_edition_references(asked)])[0]
         positives = np.array([i for i, text in enumerate(sentences.texts) if any(covers(span, text) for span in q.spans)], dtype=np.int64)
