@@ -36,6 +36,7 @@ from rag.encoders.embedding import PassageTemplate
 from rag.index import ann
 from rag.index.alignment import ALIGNMENT, Alignment
 from rag.index.bm25 import BM25Index, BM25Settings
+from rag.index.lines import line_starts, write_parts
 from rag.index.outline import OUTLINE, Outline
 from rag.index.passages import PASSAGES, Passages, update_passages, write_passages
 from rag.index.rows import RowFile
@@ -256,21 +257,24 @@ def _write_vectors(folder: Path, rows: NewRows, offsets: np.ndarray) -> tuple[li
 
 
 def _write_chunks(path: Path, rows: NewRows) -> None:
-    """chunks.jsonl: carried rows as the previous index's passages.sqlite holds them, new rows from `rows.chunks`."""
-    previous = Passages(rows.previous / PASSAGES) if rows.previous is not None and rows.moves else None
+    """chunks.jsonl: carried rows as the bytes of the previous index's lines, new rows from `rows.chunks`."""
+    previous = rows.previous / CHUNKS if rows.previous is not None and rows.moves else None
+    count = sum(segment.rows for segment in rows.previous_segments)
+    starts = _row_starts(previous, rows.moves, count) if previous is not None else {}
     parts = sorted([(to, start, stop) for start, stop, to in rows.moves] + [(r, -1, i) for i, r in enumerate(rows.rows.tolist())])
-    try:
-        with path.open("w", encoding="utf-8") as f:
-            for _, start, stop in parts:
-                if start >= 0 and previous is not None:
-                    f.writelines(previous.lines(start, stop))
-                else:
-                    chunk = rows.chunks[stop]
-                    row = {**chunk.to_json(), "hash": rows.hashes[stop], "sentence_hashes": rows.sentence_hashes[stop]}
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if previous is not None:
-            previous.close()
+
+    def line(i: int) -> bytes:
+        row = {**rows.chunks[i].to_json(), "hash": rows.hashes[i], "sentence_hashes": rows.sentence_hashes[i]}
+        return (json.dumps(row, ensure_ascii=False) + "\n").encode()
+
+    write_parts(path, ((starts[start], starts[stop]) if start >= 0 else line(stop) for _, start, stop in parts), previous)
+
+
+def _row_starts(chunks: Path, moves: Sequence[tuple[int, int, int]], count: int) -> dict[int, int]:
+    """Where each row that starts or ends a move starts in the `chunks` file of `count` rows, in bytes
+    (row `count` at the file's end: the rows carried last are found without reading that far)."""
+    bounds = sorted({row for start, stop, _ in moves for row in (start, stop)} - {count})
+    return dict(zip(bounds, line_starts(chunks, bounds), strict=True)) | {count: chunks.stat().st_size}
 
 
 def read_manifest(folder: Path) -> IndexManifest:
