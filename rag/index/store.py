@@ -18,8 +18,8 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -208,32 +208,40 @@ def write_index(
     `make_faiss_index` makes the vector index from the new chunk vectors (read by row;
     an updated one, see rag.index.ann.updated_index, or one made anew)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write_chunks(folder / CHUNKS, rows)
-    if rows.previous is None:
-        write_passages(folder / PASSAGES, rows.chunks, rows.hashes, rows.sentence_hashes)
-    else:
-        update_passages(folder / PASSAGES, rows.previous / PASSAGES, rows.moves, rows.rows.tolist(), rows.chunks,
-                        rows.hashes, rows.sentence_hashes)
-    offsets = np.concatenate([[0], np.cumsum(rows.sentence_counts())]).astype(np.int64)
-    np.save(folder / SENTENCE_OFFSETS, offsets)
-    segments, linked = _write_vectors(folder, rows, offsets)
-    faiss_index = make_faiss_index(vector_files(folder, segments)[0])
-    ann.write_index(faiss_index, folder / FAISS_FILE)
-    bm25.save(folder / BM25_DIR)
-    names = [*CHECKSUMMED, *(name for s in segments for name in (s.vectors, s.sentence_vectors))]
-    manifest = IndexManifest(
-        format_version=FORMAT_VERSION,
-        settings=settings,
-        files=files,
-        skipped=skipped,
-        chunk_count=rows.size,
-        segments=segments,
-        faiss_index=type(faiss_index).__name__,
-        checksums=_checksums(folder, names, linked),
-        sizes={name: (folder / name).stat().st_size for name in names},
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        versions=_library_versions(),
-    )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        checksums = _Checksums(folder, pool)
+        checksums.add([OUTLINE, ALIGNMENT])  # written before, by the caller
+        _write_chunks(folder / CHUNKS, rows)
+        checksums.add([CHUNKS])
+        if rows.previous is None:
+            write_passages(folder / PASSAGES, rows.chunks, rows.hashes, rows.sentence_hashes)
+        else:
+            update_passages(folder / PASSAGES, rows.previous / PASSAGES, rows.moves, rows.rows.tolist(), rows.chunks,
+                            rows.hashes, rows.sentence_hashes)
+        offsets = np.concatenate([[0], np.cumsum(rows.sentence_counts())]).astype(np.int64)
+        np.save(folder / SENTENCE_OFFSETS, offsets)
+        checksums.add([PASSAGES, SENTENCE_OFFSETS])
+        segments, linked = _write_vectors(folder, rows, offsets)
+        vector_names = [name for s in segments for name in (s.vectors, s.sentence_vectors)]
+        checksums.add([name for name in vector_names if name not in linked])
+        names = [*CHECKSUMMED, *vector_names]
+        faiss_index = make_faiss_index(vector_files(folder, segments)[0])
+        ann.write_index(faiss_index, folder / FAISS_FILE)
+        checksums.add([FAISS_FILE])
+        bm25.save(folder / BM25_DIR)
+        manifest = IndexManifest(
+            format_version=FORMAT_VERSION,
+            settings=settings,
+            files=files,
+            skipped=skipped,
+            chunk_count=rows.size,
+            segments=segments,
+            faiss_index=type(faiss_index).__name__,
+            checksums=checksums.of(names, linked),
+            sizes={name: (folder / name).stat().st_size for name in names},
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            versions=_library_versions(),
+        )
     _write_json(folder / MANIFEST, manifest.model_dump())
     return manifest
 
@@ -354,13 +362,25 @@ def _settings_diff(built: IndexSettings, wanted: IndexSettings) -> str:
     return ", ".join(f"{key}: {a[key]} ≠ {b[key]}" for key in a if a[key] != b[key])
 
 
-def _checksums(folder: Path, names: Sequence[str], known: dict[str, str]) -> dict[str, str]:
-    """sha256 of each file, on every core (hashlib lets go of the GIL), but those `known`: a file
-    linked from the previous index is the same inode, so the same bytes, as the one it checksummed."""
-    todo = [name for name in names if name not in known]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        found = dict(zip(todo, pool.map(lambda name: _sha256(folder / name), todo), strict=True))
-    return {name: known[name] if name in known else found[name] for name in names}
+class _Checksums:
+    """sha256 of the files of a folder being written, each hashed on a spare core as soon as it
+    is complete (hashlib lets go of the GIL), so that the hashing overlaps the writing of the next
+    files instead of following it (at a million passages ~2 GB are hashed)."""
+
+    def __init__(self, folder: Path, pool: ThreadPoolExecutor) -> None:
+        self._folder = folder
+        self._pool = pool
+        self._started: dict[str, Future[str]] = {}
+
+    def add(self, names: Iterable[str]) -> None:
+        """Start hashing `names`, complete files of the folder."""
+        for name in names:
+            self._started[name] = self._pool.submit(_sha256, self._folder / name)
+
+    def of(self, names: Sequence[str], known: dict[str, str]) -> dict[str, str]:
+        """The checksum of each of `names`: those `known` as they are (a file linked from the previous
+        index is the same inode, so the same bytes, as the one it checksummed), the rest as hashed."""
+        return {name: known[name] if name in known else self._started[name].result() for name in names}
 
 
 def _sha256(path: Path) -> str:
