@@ -4,7 +4,7 @@ An update carries the lines of unchanged guides over: it finds where they lie in
 serving index's file by counting newlines (no line is parsed) and has the kernel copy
 those byte ranges (copy_file_range), so they never pass through Python as objects.
 At a million passages re-making chunks.jsonl from passages.sqlite and re-serialising
-the outline was a third of a one-file update (bench/README.md, "Scale").
+the outline was a quarter to a third of a one-file update (bench/README.md, "Scale").
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 _BLOCK = 1 << 24  # bytes scanned for newlines at a time
 _PENDING = 1 << 20  # new bytes gathered before a write
-# copy_file_range is not available here (another OS, an older kernel, a filesystem without it): copy by hand.
+# copy_file_range refused (an older kernel, a filesystem without it, across filesystems): copy by hand.
 _NO_COPY_RANGE = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP}
 
 #: Bytes to write as they are, or a byte range (start, stop) of the source file.
