@@ -13,7 +13,9 @@ import pytest
 
 from rag.core.errors import CorpusError, IndexBuildError
 from rag.encoders.embedding import Embedder
+from rag.index import outline
 from rag.index.build import build_index
+from rag.index.outline import OUTLINE
 from rag.index.store import CHUNKS, MANIFEST, SENTENCE_OFFSETS, load_index, read_manifest, verify_files
 from rag.settings import Settings
 from tests.fakes import HashingEmbedder
@@ -151,7 +153,7 @@ def _guide(title: str, sections: int, extra: str = "") -> str:
 def _small_corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name, sections in (("a.md", 4), ("a2.md", 2), ("b.md", 6), ("c.md", 5), ("e.md", 3)):
+    for name, sections in (("a.md", 4), ('a2 "é".md', 2), ("b.md", 6), ("c.md", 5), ("e.md", 3)):
         (corpus / name).write_text(_guide(name[0].upper() + " guide", sections, " Zorblax." if name == "c.md" else ""))
     return corpus
 
@@ -165,12 +167,17 @@ def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path,
     (corpus / "b.md").write_text(_guide("B guide", 8, " Grinders need burrs."))  # more rows: the rows after it move
     (corpus / "c.md").unlink()
     (corpus / "d.md").write_text(_guide("D guide", 3))
+    outlined: list[str] = []  # the guides whose outline line is made, not copied
+    line = outline._line
+    monkeypatch.setattr(outline, "_line", lambda doc: outlined.append(doc.doc) or line(doc))
     report = build_index(corpus, tmp_path / "updated", settings, embedder)  # type: ignore[arg-type]
     assert report.changed == ["b.md"] and report.added == ["d.md"] and report.removed == ["c.md"]
+    assert outlined == ["b.md", "d.md"]
     build_index(corpus, tmp_path / "fresh", settings, embedder)  # type: ignore[arg-type]
 
     updated, fresh = (load_index(tmp_path / name, settings) for name in ("updated", "fresh"))
-    assert (tmp_path / "updated" / CHUNKS).read_bytes() == (tmp_path / "fresh" / CHUNKS).read_bytes()
+    for name in (CHUNKS, OUTLINE):  # carried lines copied as bytes (a2's name escaped in JSON)
+        assert (tmp_path / "updated" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
     assert list(updated.chunks) == list(fresh.chunks) and updated.chunks.keys() == fresh.chunks.keys()
     assert updated.editions == fresh.editions
     np.testing.assert_array_equal(np.asarray(updated.vectors), np.asarray(fresh.vectors))

@@ -48,6 +48,7 @@ def variants(word: str) -> list[str]:
 _VOCABULARY = "vocab.json"
 _PARAMS = "params.json"
 _ARRAYS = ("indptr", "rows", "counts", "lengths")
+_BLOCK = 1 << 20  # postings read at a time when looking for those of rows that are gone
 
 
 class BM25Index:
@@ -75,8 +76,11 @@ class BM25Index:
 
     def updated(self, new_rows: np.ndarray, size: int, added_rows: np.ndarray, added: list[str]) -> BM25Index:
         """The index of `size` passages: old row r becomes `new_rows[r]` (-1: gone), and
-        `added[i]` is the passage at row `added_rows[i]`. The work follows the old postings
-        kept (array passes) and the added passages (tokenised), not a re-scoring."""
+        `added[i]` is the passage at row `added_rows[i]`. The old postings are spliced, not
+        re-made: those of gone rows dropped, the added passages' inserted after their terms'
+        old ones, the rest copied piece by piece between those places (`_splice`). An update
+        drops and adds a few thousand of a million passages' tens of millions of postings, so
+        its work is a pass over the old rows to find the gone ones, and the copy."""
         vocabulary = list(self._vocabulary)
         ids = dict(self._ids)
         tokens = terms(added, self.settings.stemmer, self.settings.stopwords) if added else []
@@ -86,20 +90,29 @@ class BM25Index:
         kept = new_rows >= 0
         lengths[new_rows[kept]] = self._lengths[kept]
         lengths[added_rows] = [len(doc) for doc in tokens]
-        old_terms = np.repeat(np.arange(len(self._vocabulary), dtype=np.int64), np.diff(self._indptr))
-        rows = new_rows[self._rows] if len(self._rows) else np.zeros(0, dtype=np.int64)
-        keep = rows >= 0
-        old_terms, rows, counts = old_terms[keep], rows[keep], self._counts[keep]
         pairs, added_counts = np.unique(flat * size + np.repeat(added_rows, [len(doc) for doc in tokens]),
                                         return_counts=True)
         added_terms = pairs // max(size, 1)
-        at = np.searchsorted(old_terms, added_terms, side="right")  # a term's new postings go after its old ones
-        per_term = np.bincount(old_terms, minlength=len(vocabulary)) + np.bincount(added_terms, minlength=len(vocabulary))
-        arrays: dict[str, np.ndarray] = {"indptr": np.concatenate([[0], np.cumsum(per_term)]).astype(np.int64),
-                  "rows": np.insert(rows, at, pairs % max(size, 1)).astype(np.int32),
-                  "counts": np.insert(counts, at, added_counts).astype(np.uint16),
+        renumber = new_rows.astype(np.int32)
+        gone = self._postings_of_gone_rows(renumber)
+        kept_per_term = np.zeros(len(vocabulary), dtype=np.int64)
+        kept_per_term[: len(self._vocabulary)] = np.diff(self._indptr)
+        kept_per_term -= np.bincount(np.searchsorted(self._indptr, gone, side="right") - 1, minlength=len(vocabulary))
+        kept_ends = np.cumsum(kept_per_term)  # where each term's kept postings end, in the kept ones
+        at = kept_ends[added_terms] + np.arange(len(pairs))  # a term's added postings go after its kept ones
+        indptr = np.concatenate([[0], kept_ends + np.cumsum(np.bincount(added_terms, minlength=len(vocabulary)))])
+        arrays = {"indptr": indptr.astype(np.int64),
+                  "rows": _splice(self._rows, gone, at, (pairs % max(size, 1)).astype(np.int32), renumber),
+                  "counts": _splice(self._counts, gone, at, added_counts.astype(np.uint16)),
                   "lengths": lengths}
         return BM25Index(vocabulary, arrays, self.settings)
+
+    def _postings_of_gone_rows(self, renumber: np.ndarray) -> np.ndarray:
+        """Where the postings of rows that are gone (`renumber[row]` < 0) are, ascending; the rows are
+        read a block at a time (they may be memory-mapped, and tens of millions)."""
+        found = [np.flatnonzero(renumber[self._rows[start : start + _BLOCK]] < 0) + start
+                 for start in range(0, len(self._rows), _BLOCK)]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -149,3 +162,23 @@ class BM25Index:
                 idf = np.float32(np.log(1 + (self.size - (end - start) + 0.5) / (end - start + 0.5)))
                 out[rows] += idf * counts / (counts + self._norm[rows])
         return out
+
+
+def _splice(old: np.ndarray, dropped: np.ndarray, at: np.ndarray, inserted: np.ndarray,
+            renumber: np.ndarray | None = None) -> np.ndarray:
+    """`old` without its elements at the indices `dropped`, with `inserted[i]` at index `at[i]` of the
+    result (both ascending), and the elements kept mapped through `renumber` when given. The kept
+    elements are copied in runs, one per place where something is dropped or inserted: those are
+    few and `old` is long, so no mask or index array of its length is made."""
+    size = len(old) - len(dropped)
+    out = np.empty(size + len(inserted), dtype=old.dtype)
+    out[at] = inserted
+    skips_in = dropped - np.arange(len(dropped))  # the kept elements before each dropped one
+    skips_out = at - np.arange(len(at))  # the kept elements before each inserted one
+    cuts = np.unique(np.concatenate([[0, size], skips_in, skips_out]))
+    sources = cuts + np.searchsorted(skips_in, cuts, side="right")
+    targets = cuts + np.searchsorted(skips_out, cuts, side="right")
+    for start, stop, source, target in zip(cuts[:-1].tolist(), cuts[1:].tolist(), sources.tolist(), targets.tolist()):
+        run = old[source : source + stop - start]
+        out[target : target + stop - start] = run if renumber is None else renumber[run]
+    return out

@@ -186,7 +186,7 @@ def write_documents(
         return updated if updated is not None else ann.make_index(all_vectors)
 
     def write(staging: Path) -> None:
-        write_outline(staging, docs)
+        write_outline(staging, docs, previous.folder if previous else None, carried)
         write_alignment(staging, align_guides(docs, chunks, node_encode, thresholds), thresholds)
         node_encode.save(staging)
         write_index(staging, settings, doc_files, skipped, rows, bm25, faiss_index)

@@ -10,13 +10,15 @@ even where they sit in chunks that were not retrieved.
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.core.types import Chunk, Document, Unit
+from rag.index.lines import write_parts
 
 OUTLINE = "outline.jsonl"
 #: Titles named in a description of the index before the rest are counted.
@@ -34,13 +36,40 @@ class GuideOutline:
     units: tuple[Unit, ...]
 
 
-def write_outline(folder: Path, docs: Sequence[Document]) -> None:
+def write_outline(folder: Path, docs: Sequence[Document], previous: Path | None = None,
+                  carried: Collection[str] = ()) -> None:
+    """outline.jsonl, a line per guide of `docs`. The lines of the guides `carried` over unchanged
+    are copied as bytes from the outline of the index in `previous`: the same file, catalogue and
+    settings make the same line, and at a million passages re-serialising every unit was ~10% of
+    a one-file update (bench/README.md, "Scale")."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / OUTLINE).open("w", encoding="utf-8") as f:
-        for d in docs:
-            units = [[u.start, u.end, u.text, u.section, u.block, u.item, u.filler] for u in d.units]
-            row = {"doc": d.doc, "title": d.title, "series": d.series, "edition": d.edition, "units": units}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    source = previous / OUTLINE if previous is not None and carried else None
+    lines = _line_ranges(source, set(carried)) if source is not None else {}
+    write_parts(folder / OUTLINE, (lines.get(d.doc) or _line(d) for d in docs), source)
+
+
+def _line(d: Document) -> bytes:
+    units = [[u.start, u.end, u.text, u.section, u.block, u.item, u.filler] for u in d.units]
+    row = {"doc": d.doc, "title": d.title, "series": d.series, "edition": d.edition, "units": units}
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode()
+
+
+# How `_line` begins: the guide's name is read from there without parsing the rest of the line.
+_DOC = re.compile(rb'\{"doc": ("(?:[^"\\]|\\.)*")')
+
+
+def _line_ranges(path: Path, docs: set[str]) -> dict[str, tuple[int, int]]:
+    """The bytes `start:stop` of the line of each of `docs` in the outline at `path`."""
+    found: dict[str, tuple[int, int]] = {}
+    at = 0
+    with path.open("rb") as f:
+        for line in f:
+            match = _DOC.match(line)
+            doc = json.loads(match.group(1)) if match else None
+            if doc in docs:
+                found[doc] = (at, at + len(line))
+            at += len(line)
+    return found
 
 
 #: The chunk of a guide that holds a raw offset, or None (rag.index.passages.Passages.at).

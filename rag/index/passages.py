@@ -26,7 +26,6 @@ from rag.core.types import Chunk
 
 PASSAGES = "passages.sqlite"
 _CACHED_CHUNKS = 8192
-_LINES_PER_READ = 20_000
 
 _SCHEMA = """
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL, doc TEXT NOT NULL, start INTEGER NOT NULL,
@@ -158,16 +157,6 @@ class Passages(Sequence[Chunk]):
         with self._lock:
             found = self._con.execute("SELECT doc, min(row), max(row) + 1, count(*) FROM chunks GROUP BY doc").fetchall()
         return {doc: (start, stop) for doc, start, stop, count in found if stop - start == count}
-
-    def lines(self, start: int, stop: int) -> Iterator[str]:
-        """Rows `start:stop` as chunks.jsonl lines (the record with its keys), without parsing them."""
-        for block in range(start, stop, _LINES_PER_READ):
-            with self._lock:
-                found = self._con.execute("SELECT record, hash, sentence_hashes FROM chunks WHERE row >= ? AND row < ? "
-                                          "ORDER BY row", (block, min(block + _LINES_PER_READ, stop))).fetchall()
-            # The bytes of json.dumps({**record, "hash": ..., "sentence_hashes": ...}): the record is a JSON object
-            # and the keys are hex digests.
-            yield from (f'{record[:-1]}, "hash": "{h}", "sentence_hashes": {s}}}\n' for record, h, s in found)
 
     def close(self) -> None:
         self._con.close()

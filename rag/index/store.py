@@ -18,8 +18,8 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -36,6 +36,7 @@ from rag.encoders.embedding import PassageTemplate
 from rag.index import ann
 from rag.index.alignment import ALIGNMENT, Alignment
 from rag.index.bm25 import BM25Index, BM25Settings
+from rag.index.lines import line_starts, write_parts
 from rag.index.outline import OUTLINE, Outline
 from rag.index.passages import PASSAGES, Passages, update_passages, write_passages
 from rag.index.rows import RowFile
@@ -207,32 +208,40 @@ def write_index(
     `make_faiss_index` makes the vector index from the new chunk vectors (read by row;
     an updated one, see rag.index.ann.updated_index, or one made anew)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write_chunks(folder / CHUNKS, rows)
-    if rows.previous is None:
-        write_passages(folder / PASSAGES, rows.chunks, rows.hashes, rows.sentence_hashes)
-    else:
-        update_passages(folder / PASSAGES, rows.previous / PASSAGES, rows.moves, rows.rows.tolist(), rows.chunks,
-                        rows.hashes, rows.sentence_hashes)
-    offsets = np.concatenate([[0], np.cumsum(rows.sentence_counts())]).astype(np.int64)
-    np.save(folder / SENTENCE_OFFSETS, offsets)
-    segments, linked = _write_vectors(folder, rows, offsets)
-    faiss_index = make_faiss_index(vector_files(folder, segments)[0])
-    ann.write_index(faiss_index, folder / FAISS_FILE)
-    bm25.save(folder / BM25_DIR)
-    names = [*CHECKSUMMED, *(name for s in segments for name in (s.vectors, s.sentence_vectors))]
-    manifest = IndexManifest(
-        format_version=FORMAT_VERSION,
-        settings=settings,
-        files=files,
-        skipped=skipped,
-        chunk_count=rows.size,
-        segments=segments,
-        faiss_index=type(faiss_index).__name__,
-        checksums=_checksums(folder, names, linked),
-        sizes={name: (folder / name).stat().st_size for name in names},
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        versions=_library_versions(),
-    )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        checksums = _Checksums(folder, pool)
+        checksums.add([OUTLINE, ALIGNMENT])  # written before, by the caller
+        _write_chunks(folder / CHUNKS, rows)
+        checksums.add([CHUNKS])
+        if rows.previous is None:
+            write_passages(folder / PASSAGES, rows.chunks, rows.hashes, rows.sentence_hashes)
+        else:
+            update_passages(folder / PASSAGES, rows.previous / PASSAGES, rows.moves, rows.rows.tolist(), rows.chunks,
+                            rows.hashes, rows.sentence_hashes)
+        offsets = np.concatenate([[0], np.cumsum(rows.sentence_counts())]).astype(np.int64)
+        np.save(folder / SENTENCE_OFFSETS, offsets)
+        checksums.add([PASSAGES, SENTENCE_OFFSETS])
+        segments, linked = _write_vectors(folder, rows, offsets)
+        vector_names = [name for s in segments for name in (s.vectors, s.sentence_vectors)]
+        checksums.add([name for name in vector_names if name not in linked])
+        names = [*CHECKSUMMED, *vector_names]
+        faiss_index = make_faiss_index(vector_files(folder, segments)[0])
+        ann.write_index(faiss_index, folder / FAISS_FILE)
+        checksums.add([FAISS_FILE])
+        bm25.save(folder / BM25_DIR)
+        manifest = IndexManifest(
+            format_version=FORMAT_VERSION,
+            settings=settings,
+            files=files,
+            skipped=skipped,
+            chunk_count=rows.size,
+            segments=segments,
+            faiss_index=type(faiss_index).__name__,
+            checksums=checksums.of(names, linked),
+            sizes={name: (folder / name).stat().st_size for name in names},
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            versions=_library_versions(),
+        )
     _write_json(folder / MANIFEST, manifest.model_dump())
     return manifest
 
@@ -256,21 +265,24 @@ def _write_vectors(folder: Path, rows: NewRows, offsets: np.ndarray) -> tuple[li
 
 
 def _write_chunks(path: Path, rows: NewRows) -> None:
-    """chunks.jsonl: carried rows as the previous index's passages.sqlite holds them, new rows from `rows.chunks`."""
-    previous = Passages(rows.previous / PASSAGES) if rows.previous is not None and rows.moves else None
+    """chunks.jsonl: carried rows as the bytes of the previous index's lines, new rows from `rows.chunks`."""
+    previous = rows.previous / CHUNKS if rows.previous is not None and rows.moves else None
+    count = sum(segment.rows for segment in rows.previous_segments)
+    starts = _row_starts(previous, rows.moves, count) if previous is not None else {}
     parts = sorted([(to, start, stop) for start, stop, to in rows.moves] + [(r, -1, i) for i, r in enumerate(rows.rows.tolist())])
-    try:
-        with path.open("w", encoding="utf-8") as f:
-            for _, start, stop in parts:
-                if start >= 0 and previous is not None:
-                    f.writelines(previous.lines(start, stop))
-                else:
-                    chunk = rows.chunks[stop]
-                    row = {**chunk.to_json(), "hash": rows.hashes[stop], "sentence_hashes": rows.sentence_hashes[stop]}
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if previous is not None:
-            previous.close()
+
+    def line(i: int) -> bytes:
+        row = {**rows.chunks[i].to_json(), "hash": rows.hashes[i], "sentence_hashes": rows.sentence_hashes[i]}
+        return (json.dumps(row, ensure_ascii=False) + "\n").encode()
+
+    write_parts(path, ((starts[start], starts[stop]) if start >= 0 else line(stop) for _, start, stop in parts), previous)
+
+
+def _row_starts(chunks: Path, moves: Sequence[tuple[int, int, int]], count: int) -> dict[int, int]:
+    """Where each row that starts or ends a move starts in the `chunks` file of `count` rows, in bytes
+    (row `count` at the file's end: the rows carried last are found without reading that far)."""
+    bounds = sorted({row for start, stop, _ in moves for row in (start, stop)} - {count})
+    return dict(zip(bounds, line_starts(chunks, bounds), strict=True)) | {count: chunks.stat().st_size}
 
 
 def read_manifest(folder: Path) -> IndexManifest:
@@ -350,13 +362,25 @@ def _settings_diff(built: IndexSettings, wanted: IndexSettings) -> str:
     return ", ".join(f"{key}: {a[key]} ≠ {b[key]}" for key in a if a[key] != b[key])
 
 
-def _checksums(folder: Path, names: Sequence[str], known: dict[str, str]) -> dict[str, str]:
-    """sha256 of each file, on every core (hashlib lets go of the GIL), but those `known`: a file
-    linked from the previous index is the same inode, so the same bytes, as the one it checksummed."""
-    todo = [name for name in names if name not in known]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        found = dict(zip(todo, pool.map(lambda name: _sha256(folder / name), todo), strict=True))
-    return {name: known[name] if name in known else found[name] for name in names}
+class _Checksums:
+    """sha256 of the files of a folder being written, each hashed on a spare core as soon as it
+    is complete (hashlib lets go of the GIL), so that the hashing overlaps the writing of the next
+    files instead of following it (at a million passages ~2 GB are hashed)."""
+
+    def __init__(self, folder: Path, pool: ThreadPoolExecutor) -> None:
+        self._folder = folder
+        self._pool = pool
+        self._started: dict[str, Future[str]] = {}
+
+    def add(self, names: Iterable[str]) -> None:
+        """Start hashing `names`, complete files of the folder."""
+        for name in names:
+            self._started[name] = self._pool.submit(_sha256, self._folder / name)
+
+    def of(self, names: Sequence[str], known: dict[str, str]) -> dict[str, str]:
+        """The checksum of each of `names`: those `known` as they are (a file linked from the previous
+        index is the same inode, so the same bytes, as the one it checksummed), the rest as hashed."""
+        return {name: known[name] if name in known else self._started[name].result() for name in names}
 
 
 def _sha256(path: Path) -> str:
