@@ -2,6 +2,7 @@
 
 import pytest
 
+from eval.suite import load_suite, service_for
 from rag.query.editions import edition_references, preferred_edition, spans_editions, without_edition_references
 from rag.retrieve.hybrid import Filters
 
@@ -93,3 +94,23 @@ def test_edition_words_do_not_steer_what_the_passages_are_about(service):
     with_words = retriever.retrieve("What does each edition say about feature stores?", k=10)
     without = retriever.retrieve("What does say about feature stores?", k=10)
     assert [r.chunk.chunk_id for r in with_words] == [r.chunk.chunk_id for r in without]
+
+
+@pytest.fixture(scope="module")
+def two_series(service, tmp_path_factory):
+    """corpus/ (a guide in 2024 and 2026) and the chickens guide (2023 and 2025) in one index."""
+    spec = next(s for s in load_suite() if s.corpus is not None and s.corpus.name == "backyard-chickens")
+    return service_for(service, spec, tmp_path_factory.mktemp("two-series"))
+
+
+@pytest.mark.parametrize(("question", "edition"), [
+    ("Which predators does the newer guide warn about?", "2025"),
+    ("What does the older edition say about heat lamps in the coop?", "2023"),
+    ("What does the newer guide say about vector databases?", "2026"),
+])
+def test_a_relative_edition_is_read_within_the_series_of_the_topic(two_series, question, edition):
+    """"The newer guide" is the newer of the guide the question is about, not the newest in the index."""
+    found = two_series.retriever().retrieve(question, k=5)
+    assert found[0].chunk.edition == edition
+    answer = two_series.engine.pipeline.ask(question).answer
+    assert not answer.abstained and {c.edition for c in answer.citations} == {edition}

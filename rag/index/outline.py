@@ -99,6 +99,10 @@ class Outline:
         ]
         return cls(guides, chunk_at)
 
+    def editions(self, series: str) -> frozenset[str]:
+        """The editions of the guides of one series."""
+        return frozenset(g.edition for g in self.guides.values() if g.series == series and g.edition)
+
     def topic(self) -> str:
         """What the index holds, for prompts and descriptions: the guides' titles, with their
         editions ("Remote Work Handbook (2026 edition); …"), or a neutral phrase for an empty index."""

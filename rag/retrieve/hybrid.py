@@ -6,13 +6,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import chain
 from typing import Literal, Protocol
 
 import numpy as np
 
 from rag.core.types import Chunk, QueryEncoder, ScoredChunk
 from rag.index.store import Index
-from rag.query.editions import preferred_edition, without_edition_references
+from rag.query.editions import edition_references, preferred_edition, without_edition_references
 from rag.retrieve.query_map import QueryMap
 
 FusionMethod = Literal["rrf", "weighted"]
@@ -101,11 +102,21 @@ class HybridRetriever:
         """The k best passages for `query`, best first, without near-duplicates. When the query
         names one guide edition ("the 2024 guide"), that edition's passages come first."""
         topic = without_edition_references(query)
-        ranked: Iterable[ScoredChunk] = (r for r in self.rank(topic, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
-        edition = preferred_edition(query, self.index.editions)
-        if edition is not None:
-            ranked = _edition_first(ranked, edition)
+        ranked: Iterator[ScoredChunk] = (r for r in self.rank(topic, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
+        if edition_references(query):
+            top = next(ranked, None)
+            ranked = chain([top] if top else [], ranked)
+            edition = self._preferred_edition(query, top)
+            if edition is not None:
+                ranked = _edition_first(ranked, edition)
         return _distinct(ranked, k, self.dedup_overlap)
+
+    def _preferred_edition(self, query: str, top: ScoredChunk | None) -> str | None:
+        """The edition `query` names. "The newer guide" is read among the editions of the series the
+        best passage for its topic is in (an index may hold several guides, each with its editions),
+        a year among those and then among every edition."""
+        own = self.index.outline.editions(top.chunk.series) if top is not None else frozenset()
+        return preferred_edition(query, own) or preferred_edition(query, self.index.editions)
 
     def rank(self, query: str, candidates: int) -> Iterator[ScoredChunk]:
         """Every candidate (up to `candidates` from each side) in fused order, duplicates included."""

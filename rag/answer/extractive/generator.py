@@ -94,8 +94,7 @@ class ExtractiveGenerator:
     def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
         """The question's intent, and the candidate sentences best first (scored by the model)."""
         quotes = quotable(passages, self.outline)
-        editions = frozenset(p.chunk.edition for p in passages if p.chunk.edition)
-        intent = read_intent(question, editions)
+        intent = read_intent(question, editions_in_scope(passages, self.outline))
         if not quotes:
             return intent, []
         found, rows = self.features(question, intent, passages, quotes)
@@ -170,6 +169,14 @@ class ExtractiveGenerator:
         texts = [f"{passages[i].chunk.section}: {q.text}" for i, _, q in quotes]
         vectors = self.embedder.encode_queries([question] + texts)
         return vectors[1:] @ vectors[0]
+
+
+def editions_in_scope(passages: list[ScoredChunk], outline: Outline | None) -> frozenset[str]:
+    """The editions a question's edition words are read against: those of the series of the best
+    passage (the newer of a guide's editions, not the newest of every guide in the index), else those
+    of the passages."""
+    own = outline.editions(passages[0].chunk.series) if outline is not None and passages else frozenset()
+    return own or frozenset(p.chunk.edition for p in passages if p.chunk.edition)
 
 
 def topic_terms(question: str) -> frozenset[str]:
