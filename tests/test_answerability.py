@@ -70,6 +70,7 @@ def test_quantity_question_needs_a_number_in_the_top_passages():
     ("Which vector databases should I learn?", []),  # a capital at the start is not a name
     ("CAN MY APP KEEP WORKING WITHOUT WI-FI?", []),  # shouting: capitals say nothing
     ("How Do I Deploy Models Offline?", []),  # Title Case likewise
+    ("How much can the Behmor 2000AB hold?", ["Behmor", "2000AB"]),  # a model number whole, not "AB"
 ])
 def test_names_are_capitalised_mid_sentence_or_have_inner_capitals(question, expected):
     assert names(question) == expected

@@ -24,7 +24,8 @@ FRAME_WORDS = frozenset(
     # words for a part of the guide's own subject matter, not a kind of thing ("Which RL topics …?")
     "topic topics family families type types area areas aspect aspects part parts".split()
 )
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
+# A word holds a letter; digits it starts with are part of it ("2000AB", "3D": not "AB", "D").
+WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
 # "c++", "C#", "F#": written with symbols the index's tokenizer drops, so looked for literally.
 SYMBOL_NAME = re.compile(r"[A-Za-z]+(?:\+\+|#)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“(]\s*)$")
