@@ -17,7 +17,9 @@ from pathlib import Path
 
 # (component, path fragments of its frames); the first component whose fragment a frame holds wins.
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("model forward (torch, transformers)", ("torch/", "transformers/", "sentence_transformers/", "onnxruntime")),
+    # rag's own forward pass (plain torch ops, whose C frames py-spy does not show) is the model too.
+    ("model forward (torch, transformers)", ("torch/", "transformers/", "sentence_transformers/", "onnxruntime",
+                                             "rag/encoders/minilm.py", "rag/encoders/onnx.py")),
     ("tokenizer", ("tokenizers",)),
     ("FAISS search", ("faiss/",)),
     ("bm25s: BM25 scores, tokenizing, stemming", ("bm25s/", "rag/index/bm25.py", "Stemmer")),
