@@ -124,7 +124,10 @@ def test_followup_golden_set_is_grounded_and_has_a_first_question() -> None:
       "Which tools does the 2026 guide name for monitoring?"),
      ("What does the 2024 guide say about quantization?", "And pruning?", "What does the 2024 guide say about pruning?"),
      ("Which vector databases does the 2024 guide name?", "And which cloud AI suites?",
-      "which cloud AI suites does the 2024 guide name?")],
+      "which cloud AI suites does the 2024 guide name?"),
+     # A pronoun after the follow-up's own topic stands for it, not for the earlier topic.
+     ("Which experiment tracking tools does the 2026 guide mention?", "What about for checking datasets when they change?",
+      "Which tools does the 2026 guide name for checking datasets when they change?")],
 )
 def test_an_ellipsis_with_a_new_topic_keeps_the_frame_and_swaps_the_topic(earlier: str, followup: str, expected: str) -> None:
     asked = contextualise(followup, [Turn("user", earlier)])
@@ -132,7 +135,7 @@ def test_an_ellipsis_with_a_new_topic_keeps_the_frame_and_swaps_the_topic(earlie
     assert "experiment" not in asked.question and "quantization" not in asked.question
 
 
-@pytest.mark.parametrize("followup", ["What about it do I need to know?", "And the 2026 guide?"])
+@pytest.mark.parametrize("followup", ["What about it do I need to know?", "And the 2026 guide?", "What about its cost?"])
 def test_an_ellipsis_that_points_back_keeps_the_earlier_topic(followup: str) -> None:
     asked = contextualise(followup, [Turn("user", "What does the 2024 guide say about Grid Search?")])
     assert "Grid Search" in asked.question

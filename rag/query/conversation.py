@@ -113,7 +113,7 @@ def switched_topic(question: str, earlier: str) -> tuple[str, bool, str] | None:
     if not _ELLIPSIS.match(question) or _POINTS_BACK.search(question) or _STRUCTURE_REFERENCE.search(question):
         return None
     rest = _ELLIPSIS.sub("", question, count=1).strip(" ,?.!")
-    if edition_references(question) or _PRONOUN.search(rest) or not topic_terms(rest):
+    if edition_references(question) or _points_back_first(rest) or not topic_terms(rest):
         return None
     where = edition_phrase(earlier) or "the guides"
     if rest.lower().startswith(("which ", "what ")):
@@ -127,6 +127,13 @@ def switched_topic(question: str, earlier: str) -> tuple[str, bool, str] | None:
 
 
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|that|those|these|this|there)\b", re.IGNORECASE)
+
+
+def _points_back_first(rest: str) -> bool:
+    """A pronoun comes before any topic word of its own: "its price" points back to the earlier
+    topic; in "models once they're deployed" the pronoun stands for a noun the question names."""
+    pronoun = _PRONOUN.search(rest)
+    return pronoun is not None and not topic_terms(rest[: pronoun.start()])
 _WH = re.compile(r"\b(?:which|what)\b", re.IGNORECASE)
 _PREPOSITION = re.compile(r"(?:for|about|on|in|of|with|to|when)\b", re.IGNORECASE)
 # "that section", "the other methods in that list", "the item right after it": the earlier answer's place.
