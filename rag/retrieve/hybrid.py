@@ -108,7 +108,7 @@ class HybridRetriever:
             ranked = chain([top] if top else [], ranked)
             edition = self._preferred_edition(query, top)
             if edition is not None:
-                ranked = _edition_first(ranked, edition)
+                return _distinct(_edition_first(ranked, edition), k, self.dedup_overlap)
         return _distinct(ranked, k, self.dedup_overlap)
 
     def _preferred_edition(self, query: str, top: ScoredChunk | None) -> str | None:
