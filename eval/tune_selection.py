@@ -30,13 +30,11 @@ from eval.suite import WORK_DIR, questions_of
 from eval.tune_queries import held_out_retriever
 from eval.tune_shape import answer_value, collect_shapes, cross_validate_shape, fit_shape, generator_for
 from rag.answer.extractive.features import FEATURES
-from rag.answer.extractive.generator import editions_in_scope
 from rag.answer.extractive.model import PLAIN_MODEL_FILE, SelectionModel
 from rag.answer.extractive.selection import quotable
 from rag.answer.extractive.shape import SHAPE_FEATURES
 from rag.core.types import ScoredChunk, Turn
 from rag.pipeline import retrieve_in_context
-from rag.query.intent import read_intent
 from rag.service import QAService
 
 FIT_ROLES = ("dev", "train")
@@ -68,7 +66,7 @@ def collect(service: QAService, progress: Callable[[Iterable], Iterable] = lambd
         history = [Turn(t.role, t.content) for t in q.history]
         asked, passages = retrieve_in_context(held_out_retriever(svc, set_name, work_dir, mapped), q.question, history, 10)
         quotes = quotable(passages, generator.outline)
-        intent = read_intent(asked.question, editions_in_scope(passages, generator.outline))
+        intent = generator.intent(asked.question, passages)
         found, rows = generator.features(asked.question, intent, passages, quotes) if quotes else ([], np.zeros((0, len(FEATURES))))
         labels = np.array([any(covers(span, c.quote.text) for span in q.spans) for c in found], dtype=bool)
         cases.append(Case(q, asked.question, passages, rows, labels, svc))

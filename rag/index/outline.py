@@ -81,6 +81,10 @@ class Outline:
 
     def __init__(self, guides: Sequence[GuideOutline], chunk_at: ChunkAt) -> None:
         self.guides = {g.doc: g for g in guides}
+        self._editions: dict[str, frozenset[str]] = {}
+        for g in guides:
+            if g.edition:
+                self._editions[g.series] = self._editions.get(g.series, frozenset()) | {g.edition}
         self._starts = {g.doc: [u.start for u in g.units] for g in guides}
         self._blocks: dict[tuple[str, int], list[Unit]] = defaultdict(list)
         for g in guides:
@@ -100,8 +104,8 @@ class Outline:
         return cls(guides, chunk_at)
 
     def editions(self, series: str) -> frozenset[str]:
-        """The editions of the guides of one series."""
-        return frozenset(g.edition for g in self.guides.values() if g.series == series and g.edition)
+        """The editions of the guides of one series (looked up on every answer: made once, at load)."""
+        return self._editions.get(series, frozenset())
 
     def topic(self) -> str:
         """What the index holds, for prompts and descriptions: the guides' titles, with their

@@ -128,12 +128,6 @@ def switched_topic(question: str, earlier: str) -> tuple[str, bool, str] | None:
 
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|that|those|these|this|there)\b", re.IGNORECASE)
 
-
-def _points_back_first(rest: str) -> bool:
-    """A pronoun comes before any topic word of its own: "its price" points back to the earlier
-    topic; in "models once they're deployed" the pronoun stands for a noun the question names."""
-    pronoun = _PRONOUN.search(rest)
-    return pronoun is not None and not topic_terms(rest[: pronoun.start()])
 _WH = re.compile(r"\b(?:which|what)\b", re.IGNORECASE)
 _PREPOSITION = re.compile(r"(?:for|about|on|in|of|with|to|when)\b", re.IGNORECASE)
 # "that section", "the other methods in that list", "the item right after it": the earlier answer's place.
@@ -142,6 +136,13 @@ _STRUCTURE_REFERENCE = re.compile(
     r"|\b(?:listed|named|mentioned)\s+there\b|\b(?:right\s+)?(?:after|before)\s+(?:it|that)\b",
     re.IGNORECASE,
 )
+
+
+def _points_back_first(rest: str) -> bool:
+    """A pronoun comes before any topic word of its own: "its price" points back to the earlier
+    topic; in "models once they're deployed" the pronoun stands for a noun the question names."""
+    pronoun = _PRONOUN.search(rest)
+    return pronoun is not None and not topic_terms(rest[: pronoun.start()])
 
 
 def topic_terms(question: str) -> str:

@@ -94,7 +94,7 @@ class ExtractiveGenerator:
     def rank(self, question: str, passages: list[ScoredChunk]) -> tuple[Intent, list[Candidate]]:
         """The question's intent, and the candidate sentences best first (scored by the model)."""
         quotes = quotable(passages, self.outline)
-        intent = read_intent(question, editions_in_scope(passages, self.outline))
+        intent = self.intent(question, passages)
         if not quotes:
             return intent, []
         found, rows = self.features(question, intent, passages, quotes)
@@ -102,6 +102,13 @@ class ExtractiveGenerator:
         if intent.edition is not None:
             found = [c for c in found if c.edition == intent.edition] or found
         return intent, sorted(found, key=lambda c: -c.score)
+
+    def intent(self, question: str, passages: list[ScoredChunk]) -> Intent:
+        """The answer shape the question asks for, its edition words read against the editions of
+        the best passage's guide series (the newer of that guide's editions, not the newest of every
+        guide in the index), else those of the passages."""
+        own = self.outline.editions(passages[0].chunk.series) if self.outline is not None and passages else frozenset()
+        return read_intent(question, own or frozenset(p.chunk.edition for p in passages if p.chunk.edition))
 
     def features(self, question: str, intent: Intent, passages: list[ScoredChunk],
                  quotes: list[tuple[int, int, Quote]]) -> tuple[list[Candidate], np.ndarray]:
@@ -169,14 +176,6 @@ class ExtractiveGenerator:
         texts = [f"{passages[i].chunk.section}: {q.text}" for i, _, q in quotes]
         vectors = self.embedder.encode_queries([question] + texts)
         return vectors[1:] @ vectors[0]
-
-
-def editions_in_scope(passages: list[ScoredChunk], outline: Outline | None) -> frozenset[str]:
-    """The editions a question's edition words are read against: those of the series of the best
-    passage (the newer of a guide's editions, not the newest of every guide in the index), else those
-    of the passages."""
-    own = outline.editions(passages[0].chunk.series) if outline is not None and passages else frozenset()
-    return own or frozenset(p.chunk.edition for p in passages if p.chunk.edition)
 
 
 def topic_terms(question: str) -> frozenset[str]:
