@@ -34,6 +34,14 @@ def test_the_same_text_in_another_edition_is_skipped():
     assert [r.chunk.chunk_id for r in _distinct(results, 3, 0.5)] == ["a", "c"]
 
 
+def test_a_question_about_several_editions_keeps_each_editions_copy():
+    older = "Clean and lubricate the chain about every 150 km, or after every wet ride, and wipe off the excess"
+    newer = older.replace("150", "200")
+    results = [_chunk("a", "g1", 0, 90, older), _chunk("b", "g2", 0, 90, newer), _chunk("c", "g2", 50, 95, newer)]
+    assert [r.chunk.chunk_id for r in _distinct(results, 3, 0.5)] == ["a"]
+    assert [r.chunk.chunk_id for r in _distinct(results, 3, 0.5, across_guides=False)] == ["a", "b"]
+
+
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_every_mode_finds_the_vector_database_passage(service, mode):
     results = service.retriever(mode).retrieve("Which vector databases should I learn?", k=5)

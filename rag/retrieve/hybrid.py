@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.core.types import Chunk, QueryEncoder, ScoredChunk
 from rag.index.store import Index
-from rag.query.editions import edition_references, preferred_edition, without_edition_references
+from rag.query.editions import edition_references, preferred_edition, spans_editions, without_edition_references
 from rag.retrieve.query_map import QueryMap
 
 FusionMethod = Literal["rrf", "weighted"]
@@ -100,7 +100,9 @@ class HybridRetriever:
 
     def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[ScoredChunk]:
         """The k best passages for `query`, best first, without near-duplicates. When the query
-        names one guide edition ("the 2024 guide"), that edition's passages come first."""
+        names one guide edition ("the 2024 guide"), that edition's passages come first. A query
+        about several editions keeps each edition's copy of a passage, however alike: what
+        differs between them ("every 150 km" / "every 200 km") is what it asks."""
         topic = without_edition_references(query)
         ranked: Iterator[ScoredChunk] = (r for r in self.rank(topic, max(MIN_CANDIDATES, 10 * k)) if filters is None or filters.accepts(r.chunk))
         if edition_references(query):
@@ -109,7 +111,7 @@ class HybridRetriever:
             edition = self._preferred_edition(query, top)
             if edition is not None:
                 return _distinct(_edition_first(ranked, edition), k, self.dedup_overlap)
-        return _distinct(ranked, k, self.dedup_overlap)
+        return _distinct(ranked, k, self.dedup_overlap, across_guides=not spans_editions(query))
 
     def _preferred_edition(self, query: str, top: ScoredChunk | None) -> str | None:
         """The edition `query` names. "The newer guide" is read among the editions of the series the
@@ -208,26 +210,26 @@ def _reciprocal_rank(scores: np.ndarray, k: int) -> np.ndarray:
     return 1.0 / (k + ranks)
 
 
-def _distinct(ranked: Iterable[ScoredChunk], k: int, max_overlap: float) -> list[ScoredChunk]:
+def _distinct(ranked: Iterable[ScoredChunk], k: int, max_overlap: float, across_guides: bool = True) -> list[ScoredChunk]:
     """Take the first k passages, skipping any that mostly repeat what is already taken:
-    overlapping windows of the same guide, or the same text in another edition."""
+    overlapping windows of the same guide, or (`across_guides`) the same text in another edition."""
     kept: list[ScoredChunk] = []
     for result in ranked:
         if len(kept) == k:
             break
-        if not _repeats(result.chunk, [r.chunk for r in kept], max_overlap):
+        if not _repeats(result.chunk, [r.chunk for r in kept], max_overlap, across_guides):
             kept.append(result)
     return kept
 
 
-def _repeats(chunk: Chunk, kept: list[Chunk], max_overlap: float) -> bool:
+def _repeats(chunk: Chunk, kept: list[Chunk], max_overlap: float, across_guides: bool = True) -> bool:
     """True when more than `max_overlap` of the chunk's characters are in kept chunks of its
-    guide, or when nearly all its words are in one kept chunk of another guide."""
+    guide, or (`across_guides`) when nearly all its words are in one kept chunk of another guide."""
     covered = _covered_chars(chunk, [c for c in kept if c.doc == chunk.doc])
     if covered > max_overlap * (chunk.end - chunk.start):
         return True
     words = _words(chunk.text)
-    return len(words) >= 8 and any(
+    return across_guides and len(words) >= 8 and any(
         len(words & _words(c.text)) >= 0.9 * min(len(words), len(_words(c.text))) for c in kept if c.doc != chunk.doc
     )
 
