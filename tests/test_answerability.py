@@ -71,6 +71,7 @@ def test_quantity_question_needs_a_number_in_the_top_passages():
     ("CAN MY APP KEEP WORKING WITHOUT WI-FI?", []),  # shouting: capitals say nothing
     ("How Do I Deploy Models Offline?", []),  # Title Case likewise
     ("How much can the Behmor 2000AB hold?", ["Behmor", "2000AB"]),  # a model number whole, not "AB"
+    ("Is it OK to let Kafka topics grow forever?", ["Kafka"]),  # "OK" frames the question: no name
 ])
 def test_names_are_capitalised_mid_sentence_or_have_inner_capitals(question, expected):
     assert names(question) == expected

@@ -22,7 +22,9 @@ FRAME_WORDS = frozenset(
     "describe describes list lists name names mean means by to in of on for guide should i you me tell according "
     "give kinds kind it its they them their ones those these that this else "
     # words for a part of the guide's own subject matter, not a kind of thing ("Which RL topics …?")
-    "topic topics family families type types area areas aspect aspects part parts".split()
+    "topic topics family families type types area areas aspect aspects part parts "
+    # "Is it OK to …?" asks whether one should: a frame, though written in capitals
+    "ok okay".split()
 )
 # A word holds a letter; digits it starts with are part of it ("2000AB", "3D": not "AB", "D").
 WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9]*(?:[-.'’][A-Za-z0-9]+)*(?:\+\+|#)?")
@@ -57,8 +59,8 @@ def asks_for_price(question: str) -> bool:
 def names(question: str) -> list[str]:
     """Words written as names: capitalised mid-sentence ("Rust"), with inner capitals
     ("LoRA", "CUDA", "PhD") or with the symbols of a language name ("c++", "C#") anywhere; not
-    the pronoun "I". Only the symbol names in a question written in Title Case or capitals,
-    where capitals say nothing."""
+    the pronoun "I" or a word that frames the question ("Is it OK to …?"). Only the symbol names
+    in a question written in Title Case or capitals, where capitals say nothing."""
     words = list(WORD.finditer(question))
     long_words = [m.group(0) for m in words if len(m.group(0)) >= 4]
     if long_words and all(w[0].isupper() for w in long_words):
@@ -68,7 +70,8 @@ def names(question: str) -> list[str]:
         word = m.group(0)
         inner_capitals = any(c.isupper() for c in word[1:])
         mid_sentence = word[0].isupper() and not _SENTENCE_START.search(question[: m.start()])
-        if (inner_capitals or mid_sentence or SYMBOL_NAME.fullmatch(word)) and not _PRONOUN.fullmatch(word):
+        framing = _PRONOUN.fullmatch(word) or word.lower() in FRAME_WORDS
+        if (inner_capitals or mid_sentence or SYMBOL_NAME.fullmatch(word)) and not framing:
             found.append(word)
     return found
 
