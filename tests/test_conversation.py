@@ -158,6 +158,12 @@ def test_a_section_followup_is_answered_from_the_earlier_answers_section(service
     assert passages and {(p.chunk.doc, p.chunk.section) for p in passages} == {(first.doc, first.section)}
 
 
+def test_what_else_about_a_section_gets_the_rest_of_its_list(service) -> None:
+    history = [Turn("user", "What does the 2024 guide's MLOps infrastructure section say about CI/CD?")]
+    answer = service.engine.pipeline.ask("What else does that section recommend?", history=history).answer.answer
+    assert "Docker and Kubernetes" in answer and "Model Monitoring" in answer
+
+
 def test_eval_answers_followups_as_the_service_does(service) -> None:
     """The harness scores the answer a reader gets: placed passages answered from, no fitted decline on
     follow-ups (rag.pipeline.QAPipeline.steps)."""

@@ -29,6 +29,16 @@ def test_questions_that_ask_for_one_fact(question):
     assert not asks_for_list(question)
 
 
+@pytest.mark.parametrize(("question", "rest"), [
+    ("What else does that section cover?", True),
+    ("Which other libraries does it list?", True),
+    ("What is DVC and why would I use it?", False),
+])
+def test_questions_that_ask_for_the_rest_of_the_items(question, rest):
+    intent = read_intent(question, EDITIONS)
+    assert intent.wants_rest is rest and (intent.wants_list or not rest)
+
+
 def test_editions_named_or_both():
     assert read_intent("What does the 2024 guide say about RAG?", EDITIONS).edition == "2024"
     both = read_intent("How does the cloud advice differ between the 2024 and 2026 guides?", EDITIONS)

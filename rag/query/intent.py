@@ -23,6 +23,8 @@ _LIST_WORDING = re.compile(
     r"|\bwhat\s+(?:should|do|must)\s+i\s+(?:learn|know|study|master)\b",
     re.IGNORECASE,
 )
+# "What else is in that section?", "Which other libraries …": the items beside the one already given.
+_REST = re.compile(r"\bwhat\s+else\b|\b(?:what|which)\s+other\b|\banything\s+else\b", re.IGNORECASE)
 # "Which [open-source RL] frameworks ...", "What [hardware] accelerators exist ...": a plural noun asked for.
 _WHICH = re.compile(r"\bwhich\s+((?:[\w-]+\s+){0,5}[\w-]+)", re.IGNORECASE)
 _WHAT = re.compile(
@@ -53,7 +55,8 @@ class Intent:
     `wants_list`: the items of a list; `both_editions`: each edition's part and a comparison;
     `edition`: the one edition the question names, whose passages alone should answer it;
     `kind`: the kind of thing a which/what question asks for ("tools"); `wants_figure`: a number
-    ("How many projects …?"); `names`: the names it is written with ("STRIDE", "Kubeflow")."""
+    ("How many projects …?"); `names`: the names it is written with ("STRIDE", "Kubeflow");
+    `wants_rest`: the items beside one already given ("What else does that section cover?")."""
 
     wants_list: bool = False
     both_editions: bool = False
@@ -61,6 +64,7 @@ class Intent:
     kind: str | None = None
     wants_figure: bool = False
     names: tuple[str, ...] = ()
+    wants_rest: bool = False
 
     @property
     def wants_names(self) -> bool:
@@ -72,12 +76,13 @@ def read_intent(question: str, editions: frozenset[str]) -> Intent:
     """The answer shape `question` asks for, given the editions the passages come from."""
     both = len(editions) > 1 and spans_editions(question)
     return Intent(
-        wants_list=asks_for_list(question),
+        wants_list=asks_for_list(question) or bool(_REST.search(question)),
         both_editions=both,
         edition=None if both else preferred_edition(question, editions),
         kind=answer_type(question),
         wants_figure=asks_for_quantity(question),
         names=tuple(names(question)),
+        wants_rest=bool(_REST.search(question)),
     )
 
 

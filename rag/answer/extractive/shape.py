@@ -29,7 +29,7 @@ SHAPE_FEATURES = (
     "anchor_score", "anchor_ratio", "median_score", "likely_share", "retrieved_share", "size", "cut",
     "holds_best", "list_rank", "wants_list", "wants_names", "wants_figure", "introduced",
     "best_names_things", "anchor_names_things", "kind_labels_one", "lookup_name_in_one", "heading_overlap", "lead_overlap",
-    "best_in_section", "best_just_before",
+    "best_in_section", "best_just_before", "wants_rest",
 )
 MAX_LISTS = 3
 LIKELY = 0.5
@@ -139,6 +139,7 @@ def _row(anchor: Candidate, members: list[Candidate], ranked: list[Candidate], o
         float(sum(_says_any(m, intent.names) for m in members) == 1 and not intent.wants_list),
         overlap(asked, anchor.section), overlap(asked, lead.text) if (lead := _lead_in(outline, anchor)) else 0.0,
         float((best.doc, best.section) == (anchor.doc, anchor.section)), float(_just_before(best, anchor)),
+        float(intent.wants_rest),
     ], dtype=np.float64)
 
 
