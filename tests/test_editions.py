@@ -34,6 +34,14 @@ def test_no_single_edition_is_preferred(question):
     assert preferred_edition(question, AVAILABLE) is None
 
 
+@pytest.mark.parametrize("question", [
+    "How did the tyre pressure advice change from the 2022 to the 2025 handbook?",
+    "What changed between the 2022 and the 2025 editions?",
+])
+def test_years_joined_before_one_edition_word_name_both(question):
+    assert edition_references(question) == {"2022", "2025"} and spans_editions(question)
+
+
 def test_relative_names_need_known_editions():
     assert edition_references("the newer guide") == {"newest"}
     assert preferred_edition("What does the newer guide add?", frozenset()) is None

@@ -20,6 +20,11 @@ _NAMED = re.compile(
     rf"\b{_YEAR}(?:'s)?\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\b|\b{_EDITION_WORD}\s+(?:for|of|from)\s+{_YEAR}\b",
     re.IGNORECASE,
 )
+# "the 2022 to the 2025 handbook", "the 2024 and 2026 guides": both years name editions.
+_JOINED = re.compile(
+    rf"\b{_YEAR}\s+(?:and|or|to|vs\.?|versus)\s+(?:the\s+)?{_YEAR}(?:'s)?\s+(?:[a-z-]+\s+)?{_EDITION_WORD}s?\b",
+    re.IGNORECASE,
+)
 _AGE = {"older": "oldest", "earlier": "oldest", "previous": "oldest", "original": "oldest", "oldest": "oldest",
         "newer": "newest", "newest": "newest", "latest": "newest", "updated": "newest", "current": "newest"}
 _RELATIVE = re.compile(rf"\b({'|'.join(_AGE)})\s+(?:[a-z-]+\s+)?{_EDITION_WORD}\b", re.IGNORECASE)
@@ -40,7 +45,7 @@ _SEVERAL = re.compile(
 
 def edition_references(question: str) -> frozenset[str]:
     """The editions a question names: years, and "oldest"/"newest" for relative names."""
-    years = {a or b for a, b in _NAMED.findall(question)}
+    years = {a or b for a, b in _NAMED.findall(question)} | {y for pair in _JOINED.findall(question) for y in pair}
     return frozenset(years | {_AGE[word.lower()] for word in _RELATIVE.findall(question)})
 
 
