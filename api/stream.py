@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Request
@@ -33,6 +34,8 @@ router = APIRouter()
 
 CLIENT_GONE = 499  # the status logged for a request whose client hung up before its reply (nginx's)
 SEND_TIMEOUT = 30.0  # seconds a client may take to accept one event before the stream is dropped
+# How long a whole reply's thread reads text deltas before it looks whether the client is still there.
+DELTA_BUDGET_S = 0.05
 
 Step = Found | str | AskResult
 
@@ -72,16 +75,27 @@ async def _events(first: Step, steps: Iterator[Step], request: Request,
 
 
 async def result_unless_gone(steps: Iterator[Step], request: Request) -> AskResult | None:
-    """Advance `steps` (a live pipeline run) to its AskResult one step at a time in the thread pool, for a reply
-    that is sent whole. When the client hangs up meanwhile the steps are closed, which stops the work (an LLM's
+    """Advance `steps` (a live pipeline run) to its AskResult in the thread pool, a step at a time (text deltas
+    read together, see `_past_deltas`), for a reply that is sent whole. When the client hangs up meanwhile the steps are closed, which stops the work (an LLM's
     upstream request with it, at its next delta), and the result is None."""
     try:
-        while not isinstance(step := await run_in_threadpool(next, steps), AskResult):
+        while not isinstance(step := await run_in_threadpool(_past_deltas, steps), AskResult):
             if await request.is_disconnected():
                 return None
         return step
     finally:
         steps.close()
+
+
+def _past_deltas(steps: Iterator[Step], budget_s: float = DELTA_BUDGET_S) -> Step:
+    """The next step that is not a text delta, or the last delta read once `budget_s` has passed. A reply
+    sent whole has no use for the deltas, and an answer written at once hands them all out in
+    microseconds, so a hop to the thread pool for each (the GIL handed back and forth every time) is work
+    for nothing. An LLM's deltas come over seconds, so a hang-up is still seen between them."""
+    deadline = time.monotonic() + budget_s
+    while isinstance(step := next(steps), str) and time.monotonic() < deadline:
+        pass
+    return step
 
 
 def _event(step: Found | str) -> ServerSentEvent:

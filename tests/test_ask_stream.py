@@ -179,3 +179,16 @@ def test_a_client_that_hangs_up_stops_the_answer(own_service: QAService) -> None
         sent = slow.sent
         time.sleep(0.3)
         assert slow.sent == sent < 200
+
+
+def test_a_client_that_hangs_up_on_a_whole_reply_stops_the_answer(own_service: QAService) -> None:
+    """/ask reads an answer's deltas together in its thread, but still looks for a hang-up between them."""
+    slow = SlowStream()
+    with running(create_app(own_service.settings, own_service)) as url:
+        use_generator(own_service, slow)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/ask", json={"question": MLOPS_QUESTION}, timeout=0.5)
+        assert slow.closed.wait(timeout=10), "the answer went on after the client left"
+        sent = slow.sent
+        time.sleep(0.3)
+        assert slow.sent == sent < 200
