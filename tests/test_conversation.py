@@ -141,6 +141,15 @@ def test_an_ellipsis_that_points_back_keeps_the_earlier_topic(followup: str) -> 
     assert "Grid Search" in asked.question
 
 
+@pytest.mark.parametrize("followup", ["And the 2026 guide?", "What about the newer edition?",
+                                      "What does the 2026 edition list?", "What does the 2026 guide say about it?"])
+def test_a_followup_naming_only_another_edition_asks_the_earlier_question_of_it(followup: str) -> None:
+    earlier = [Turn("user", "Which experiment tracking tools does the 2024 guide list?")]
+    asked = contextualise(followup, earlier)
+    assert asked.followup and asked.question.startswith("Which experiment tracking tools does the ")
+    assert "2024" not in asked.question and asked.question.endswith(" list?")
+
+
 def test_a_question_about_the_earlier_answers_place_is_looked_up_there() -> None:
     earlier = [Turn("user", "What does the 2026 guide say about calculus in its math section?")]
     asked = contextualise("What else is in that section?", earlier)

@@ -8,7 +8,9 @@ No LLM rewrites the question; three retrieval-side steps do the work instead:
 2. *Contextualise*: the earlier question's topic (itself resolved the same way,
    so a chain of follow-ups keeps its subject) is put before the new question,
    and the edition the conversation was about is carried over unless the new
-   question names another ("And the 2026 one?").
+   question names another. A follow-up that names an edition and nothing else
+   ("And the 2026 one?", "What does the newer edition list?") is the earlier
+   question asked of that edition, its frame ("Which … does it list") kept.
 3. *Retrieve and answer* the contextualised question.
 
 The earlier question enters as its topic words only (`topic_terms`), not whole:
@@ -27,7 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.core.types import Turn
-from rag.query.editions import edition_references, spans_editions, without_edition_references
+from rag.query.editions import (
+    edition_free,
+    edition_references,
+    spans_editions,
+    with_edition,
+    without_edition_references,
+)
 from rag.query.reading import FRAME_WORDS, answer_type
 
 # A pronoun that points back: as the subject right after the verb ("Which ones does it name?",
@@ -73,7 +81,12 @@ def is_followup(question: str) -> bool:
     words = re.findall(r"[A-Za-z0-9][\w.+#-]*", without_edition_references(question))
     points_back = _POINTS_BACK.search(question) or _ELLIPSIS.match(question) or _STRUCTURE_REFERENCE.search(question)
     short_pointing = len(words) <= SHORT_POINTING_WORDS and ENDS_ON_PRONOUN.search(question)
-    return bool(points_back or short_pointing) or len(words) <= SHORT_QUESTION_WORDS
+    return bool(points_back or short_pointing or _edition_only(question)) or len(words) <= SHORT_QUESTION_WORDS
+
+
+def _edition_only(question: str) -> bool:
+    """The question names an edition and nothing it is about ("What does the 2026 edition list?")."""
+    return bool(edition_references(question)) and not _own_topic(question)
 
 
 def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
@@ -83,6 +96,10 @@ def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
         return Contextualised(question, question, False)
     last = turns[-1]
     earlier = contextualise(history[last].content, history[:last]).question
+    if _edition_only(question) and not _STRUCTURE_REFERENCE.search(question):
+        # "And the 2026 guide?": the earlier question, asked of that edition (its frame, "Which … list", kept)
+        edition = edition_phrase(question)
+        return Contextualised(question, with_edition(earlier, edition), True, f"{topic_terms(earlier)} ({edition})")
     switched = switched_topic(question, earlier)
     if switched is not None:
         return Contextualised(question, *switched)
@@ -136,6 +153,12 @@ _STRUCTURE_REFERENCE = re.compile(
     r"|\b(?:listed|named|mentioned)\s+there\b|\b(?:right\s+)?(?:after|before)\s+(?:it|that)\b",
     re.IGNORECASE,
 )
+
+
+def _own_topic(question: str) -> str:
+    """What a follow-up is about beyond its opening "And" / "What about", its frame and its editions."""
+    words = re.findall(r"[\w.+#&/-]+", edition_free(_ELLIPSIS.sub("", question, count=1)))
+    return " ".join(w for w in words if w.lower() not in FRAME_WORDS)
 
 
 def _points_back_first(rest: str) -> bool:

@@ -53,8 +53,24 @@ def without_edition_references(question: str) -> str:
     """The question with its references to guide editions taken out ("Compare how the 2024
     and 2026 guides describe CI/CD" → "Compare how describe CI/CD"): they say where to look,
     not what about, and left in they match the guides' introductions."""
-    stripped = " ".join(_REFERENCE.sub(" ", question).split())
+    stripped = edition_free(question)
     return stripped if len(stripped.split()) >= 2 else question
+
+
+def edition_free(question: str) -> str:
+    """The question with every reference to a guide edition taken out, whatever is left."""
+    return " ".join(_REFERENCE.sub(" ", question).split())
+
+
+def with_edition(question: str, edition: str) -> str:
+    """The question asked of another edition: its first edition reference replaced by `edition` ("the 2026
+    guide") and any others dropped; `edition` in brackets after a question that names none."""
+    references = list(_REFERENCE.finditer(question))
+    if not references or not edition_references(question):
+        return f"{question} ({edition})"
+    first = references[0]
+    rest = _REFERENCE.sub(" ", question[first.end():])
+    return " ".join(f"{question[:first.start()]}{edition}{rest}".split())
 
 
 def spans_editions(question: str) -> bool:
