@@ -239,6 +239,8 @@ def test_fitted_decline_names_the_thing_and_the_missing_detail():
     reason = model.reason("Which version of PyTorch does the guide recommend?", passages)
     assert reason is not None and reason.startswith("They name PyTorch") and '"version"' in reason
     assert model.reason("Which frameworks does the guide name beside PyTorch?", passages) is None
+    long = model.reason("Which exact version, build, licence, checksum and mirror of PyTorch should I install?", passages)
+    assert long is not None and long.count('"') == 6 and "more of the words asked" in long
 
 
 def test_shipped_decline_model_loads_and_keeps_a_strong_match():

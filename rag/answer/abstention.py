@@ -28,6 +28,7 @@ from rag.core.types import ScoredChunk
 
 FEATURES = ("strength", "names_found", "named_gap")
 MODEL_FILE = "abstention.json"
+MISSING_LISTED = 3  # a reason names this many of the missing words: a reader skims past ten
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "profiles" / MODEL_FILE
 
 
@@ -54,8 +55,10 @@ class AbstentionModel:
         if self.probability(features) < self.threshold:
             return None
         if gap.named and gap.missing:
-            words = " or ".join(f'"{w}"' for w in gap.missing)
-            return f"They name {', '.join(gap.named)}, but no sentence about it mentions {words}."
+            words = " or ".join(f'"{w}"' for w in gap.missing[:MISSING_LISTED])
+            more = len(gap.missing) - MISSING_LISTED
+            return (f"They name {', '.join(gap.named)}, but no sentence about it mentions {words}"
+                    f"{f' (nor {more} more of the words asked)' if more > 0 else ''}.")
         return "No passage is close enough to the question."
 
     def to_json(self) -> dict:
