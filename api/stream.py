@@ -75,9 +75,10 @@ async def _events(first: Step, steps: Iterator[Step], request: Request,
 
 
 async def result_unless_gone(steps: Iterator[Step], request: Request) -> AskResult | None:
-    """Advance `steps` (a live pipeline run) to its AskResult in the thread pool, a step at a time (text deltas
-    read together, see `_past_deltas`), for a reply that is sent whole. When the client hangs up meanwhile the steps are closed, which stops the work (an LLM's
-    upstream request with it, at its next delta), and the result is None."""
+    """Advance `steps` (a live pipeline run) to its AskResult in the thread pool, a step at a time (text
+    deltas read together, see `_past_deltas`), for a reply that is sent whole. When the client hangs up
+    meanwhile the steps are closed, which stops the work (an LLM's upstream request with it, at its next
+    delta), and the result is None."""
     try:
         while not isinstance(step := await run_in_threadpool(_past_deltas, steps), AskResult):
             if await request.is_disconnected():
