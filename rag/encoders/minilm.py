@@ -84,9 +84,10 @@ class MiniLM:
         """A linear layer's weight in the dtype autocast runs it in (as stored without autocast)."""
         if not torch.is_autocast_enabled("cpu"):
             return self.weights[key]
-        cast = self._cast.setdefault(torch.get_autocast_dtype("cpu"), {})
+        dtype = torch.get_autocast_dtype("cpu")
+        cast = self._cast.setdefault(dtype, {})
         if key not in cast:
-            cast[key] = self.weights[key].to(torch.get_autocast_dtype("cpu"))
+            cast[key] = self.weights[key].to(dtype)
         return cast[key]
 
     def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:

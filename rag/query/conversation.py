@@ -157,8 +157,7 @@ _STRUCTURE_REFERENCE = re.compile(
 
 def _own_topic(question: str) -> str:
     """What a follow-up is about beyond its opening "And" / "What about", its frame and its editions."""
-    words = re.findall(r"[\w.+#&/-]+", edition_free(_ELLIPSIS.sub("", question, count=1)))
-    return " ".join(w for w in words if w.lower() not in FRAME_WORDS)
+    return _unframed(edition_free(_ELLIPSIS.sub("", question, count=1)))
 
 
 def _points_back_first(rest: str) -> bool:
@@ -172,8 +171,12 @@ def topic_terms(question: str) -> str:
     """What a question is about: its words without the question's frame ("What does the 2026 guide
     say about causal inference?" → "causal inference"). The frame words matched the earlier question's
     own answer so well that a follow-up ("Which techniques does it list?") got that answer again."""
-    words = re.findall(r"[\w.+#&/-]+", without_edition_references(question))
-    return " ".join(w for w in words if w.lower() not in FRAME_WORDS)
+    return _unframed(without_edition_references(question))
+
+
+def _unframed(text: str) -> str:
+    """The words of `text` that are not frame words."""
+    return " ".join(w for w in re.findall(r"[\w.+#&/-]+", text) if w.lower() not in FRAME_WORDS)
 
 
 def edition_phrase(question: str) -> str:

@@ -75,14 +75,15 @@ class Intent:
 def read_intent(question: str, editions: frozenset[str]) -> Intent:
     """The answer shape `question` asks for, given the editions the passages come from."""
     both = len(editions) > 1 and spans_editions(question)
+    rest = bool(_REST.search(question))
     return Intent(
-        wants_list=asks_for_list(question) or bool(_REST.search(question)),
+        wants_list=asks_for_list(question) or rest,
         both_editions=both,
         edition=None if both else preferred_edition(question, editions),
         kind=answer_type(question),
         wants_figure=asks_for_quantity(question),
         names=tuple(names(question)),
-        wants_rest=bool(_REST.search(question)),
+        wants_rest=rest,
     )
 
 
