@@ -150,6 +150,15 @@ def test_a_followup_naming_only_another_edition_asks_the_earlier_question_of_it(
     assert "2024" not in asked.question and asked.question.endswith(" list?")
 
 
+def test_an_edition_switch_after_a_section_followup_keeps_the_place() -> None:
+    history = [Turn("user", "What does the MLOps infrastructure part of the 2024 guide say about Docker and Kubernetes?"),
+               Turn("user", "What else does that section recommend?")]
+    asked = contextualise("And the 2026 guide?", history)
+    assert asked.place_of == "What does the MLOps infrastructure part of the 2026 guide say about Docker and Kubernetes?"
+    assert asked.question.startswith("What else does that section recommend?") and "2024" not in asked.question
+    assert asked.carried.startswith("MLOps infrastructure")
+
+
 def test_a_question_about_the_earlier_answers_place_is_looked_up_there() -> None:
     earlier = [Turn("user", "What does the 2026 guide say about calculus in its math section?")]
     asked = contextualise("What else is in that section?", earlier)

@@ -95,11 +95,15 @@ def contextualise(question: str, history: Sequence[Turn]) -> Contextualised:
     if not turns or not is_followup(question):
         return Contextualised(question, question, False)
     last = turns[-1]
-    earlier = contextualise(history[last].content, history[:last]).question
+    before = contextualise(history[last].content, history[:last])
+    earlier = before.question
     if _edition_only(question) and not _STRUCTURE_REFERENCE.search(question):
-        # "And the 2026 guide?": the earlier question, asked of that edition (its frame, "Which … list", kept)
+        # "And the 2026 guide?": the earlier question, asked of that edition (its frame, "Which … list", kept);
+        # one about a place ("What else is in that section?") is asked in that place of the other edition.
         edition = edition_phrase(question)
-        return Contextualised(question, with_edition(earlier, edition), True, f"{topic_terms(earlier)} ({edition})")
+        place_of = with_edition(before.place_of, edition) if before.place_of else ""
+        carried = f"{topic_terms(before.place_of or earlier)} ({edition})"
+        return Contextualised(question, with_edition(earlier, edition), True, carried, place_of)
     switched = switched_topic(question, earlier)
     if switched is not None:
         return Contextualised(question, *switched)
