@@ -126,12 +126,17 @@ def server_config(app, settings: Settings, host: str = "127.0.0.1", port: int = 
     return uvicorn.Config(app, **{**server_options(settings, host, port), **overrides})
 
 
+def http_protocol(settings: Settings) -> type[TimedH11Protocol]:
+    """The protocol `rag serve` speaks HTTP with: h11 with the read timeouts in `settings`."""
+    return protocol_with_timeout(settings.request_read_timeout_s, settings.request_deadline_s)
+
+
 def server_options(settings: Settings, host: str, port: int) -> dict:
     """uvicorn's options for `rag serve` (see `server_config`)."""
     return dict(
         host=host,
         port=port,
-        http=protocol_with_timeout(settings.request_read_timeout_s, settings.request_deadline_s),
+        http=http_protocol(settings),
         # asyncio's loop, not uvloop even when installed (a dependency of a dependency may bring it): libuv meets
         # EMFILE by accepting and closing connections silently, so running out of descriptors would go unlogged.
         loop="asyncio",

@@ -7,6 +7,8 @@ that keep their connection alive then stay where they landed: 32 clients split
 one (113 req/s on 1.0 core of 2). Here each process binds its own socket with
 SO_REUSEPORT, so the kernel spreads new connections across them by a hash of the
 connection (Linux's listener group; the same design as nginx's `reuseport`).
+A hash spreads connections only roughly (18/14, 20/12), so the processes also
+hand their surplus of kept-alive connections to each other (`api.balance`).
 
 The parent only supervises: it checks that the port is free, starts the
 processes, restarts one that dies, and on SIGINT/SIGTERM stops them all (each
@@ -22,12 +24,14 @@ import multiprocessing
 import signal
 import socket
 import threading
+from ctypes import Array, c_int
 from multiprocessing.process import BaseProcess
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from api.server import quiet_out_of_files_errors, server_config
+from api.balance import ConnectionShare, counting_protocol, shedding
+from api.server import http_protocol, quiet_out_of_files_errors, server_config
 from rag.core.errors import RagError
 from rag.settings import Settings
 
@@ -40,7 +44,8 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> Non
     """Serve on `host:port` from `workers` processes until SIGINT/SIGTERM; the index must exist."""
     port = _free_port(host, port)
     context = multiprocessing.get_context("spawn")
-    processes = [_start(context, settings, host, port) for _ in range(workers)]
+    counts = context.Array("i", workers, lock=False)  # open connections per process (api.balance)
+    processes = [_start(context, settings, host, port, counts, slot) for slot in range(workers)]
     log.info("%d processes serving on http://%s:%d", workers, host, port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -53,7 +58,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> Non
                 if process.exitcode == STARTUP_FAILURE:
                     raise RagError(f"a server process could not start (exit code {process.exitcode}); see the log above")
                 log.warning("server process %s exited with code %s; starting another", process.pid, process.exitcode)
-                processes[i] = _start(context, settings, host, port)
+                processes[i] = _start(context, settings, host, port, counts, i)
     finally:
         _stop_all(processes, settings.graceful_shutdown_s)
 
@@ -84,20 +89,23 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _start(context, settings: Settings, host: str, port: int) -> BaseProcess:
-    process = context.Process(target=_serve_one, args=(settings, host, port), daemon=False)
+def _start(context, settings: Settings, host: str, port: int, counts: Array[c_int], slot: int) -> BaseProcess:
+    process = context.Process(target=_serve_one, args=(settings, host, port, counts, slot), daemon=False)
     process.start()
     return process
 
 
-def _serve_one(settings: Settings, host: str, port: int) -> None:
+def _serve_one(settings: Settings, host: str, port: int, counts: Array[c_int], slot: int) -> None:
     """One worker process: its own app (model, batching worker, admission limit, index watch)
-    on its own socket."""
+    on its own socket, its connections counted in `counts[slot]` and shed when it holds too many."""
     from api.app import create_app
 
     quiet_out_of_files_errors()
     sock = listening_socket(host, port)
-    uvicorn.Server(server_config(create_app(settings), settings, host, port)).run(sockets=[sock])
+    share = ConnectionShare(counts, slot)
+    app = shedding(create_app(settings), share)
+    config = server_config(app, settings, host, port, http=counting_protocol(http_protocol(settings), share))
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _stop_all(processes: list[BaseProcess], grace_s: float) -> None:

@@ -29,6 +29,8 @@ def test_two_workers_answer_and_a_build_reaches_both(corpus_copy: Path, index_co
 
         spread = asyncio.run(_pids_of_concurrent_connections(served.url, 24))
         assert len(spread) == 2 and min(spread.values()) >= 4, f"24 connections landed {dict(spread)}"
+        rounds = asyncio.run(_pids_of_kept_connections(served.url, 32, rounds=8))
+        assert sorted(rounds[-1].values()) in ([16, 16], [15, 17]), f"32 kept-alive clients, by round: {rounds}"
 
         rebuild_reaches_all(served.url, corpus_copy, index_copy, before)
         with httpx.Client() as client:
@@ -50,6 +52,17 @@ async def _pids_of_concurrent_connections(url: str, n: int) -> Counter[int]:
         async with httpx.AsyncClient(timeout=30) as client:
             return (await client.get(f"{url}/health")).json()["pid"]
     return Counter(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def _pids_of_kept_connections(url: str, n: int, rounds: int) -> list[Counter[int]]:
+    """Which process answered each of `n` clients that keep their connection alive, round after round. The
+    kernel's hash splits them unevenly (18/14, 20/12); the fuller process closes its surplus (api.balance)."""
+    clients = [httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1)) for _ in range(n)]
+    try:
+        return [Counter([r.json()["pid"] for r in await asyncio.gather(*(c.get(f"{url}/health") for c in clients))])
+                for _ in range(rounds)]
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
 
 
 def _health_pids_without(url: str, gone: int, seconds: float = 120) -> set[int]:
