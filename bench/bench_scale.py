@@ -71,7 +71,8 @@ class SyntheticEncoder:
         return self._mix.sample(len(passages), SEED + 1000 * self._calls)
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        """The build aligns editions with it (rag.index.alignment); synthetic guides have none, so it goes unused."""
+        """The build aligns editions with it (rag.index.alignment; synthetic guides have none) and encodes the guides'
+        words with it (rag.index.words)."""
         return self.encode_passages(queries)
 
 

@@ -23,6 +23,7 @@ from rag.encoders.onnx import OnnxQueryEncoder
 from rag.index.build import BuildReport, Progress, build_index, build_lock
 from rag.index.freshness import CorpusWatch, Staleness
 from rag.index.store import Index, load_index
+from rag.index.words import load_word_vectors
 from rag.pipeline import QAPipeline
 from rag.query.request import check_names
 from rag.retrieve.hybrid import Filters, HybridRetriever
@@ -193,9 +194,10 @@ class QAService:
                 break
         self._check_query_encoder(index)
         retriever = self.settings.retriever(index, self.query_encoder)
+        near = NearTerms(self.query_encoder, load_word_vectors(index.folder))  # type: ignore[arg-type]
         pipeline = QAPipeline(
-            retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions,
-            NearTerms(self.query_encoder), load_abstention(index.folder) if self.fitted else None,  # type: ignore[arg-type]
+            retriever, self._generator(index), self.settings.abstain_threshold, index.bm25.mentions, near,
+            load_abstention(index.folder) if self.fitted else None,
         )
         return Engine(index, retriever, pipeline, loaded_from)
 

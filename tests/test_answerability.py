@@ -19,6 +19,7 @@ from rag.answer.answerability import (
 )
 from rag.answer.neighbours import NearTerms
 from rag.core.types import Chunk, ScoredChunk
+from rag.index.words import load_word_vectors
 
 
 def _passage(text: str, dense: float) -> ScoredChunk:
@@ -184,6 +185,25 @@ def test_a_near_neighbour_in_the_passages_stands_in_for_a_missing_name(service):
     assert not near("Rust", passages) and not near("Germany", passages)
     answer = service.engine.pipeline.ask("Which European AI regulations should I know about?").answer
     assert not answer.abstained and "EU AI Act" in answer.answer
+
+
+def test_the_guides_words_come_encoded_by_the_build(service, built_index):
+    """Only the names the guides never use are encoded when a question asks: the build encoded their words."""
+    known = load_word_vectors(built_index)
+    assert {"EU", "Python", "MLOps"} <= set(known)
+    asked: list[str] = []
+
+    class Counting:
+        def encode_queries(self, texts: list[str]):
+            asked.extend(texts)
+            return service.embedder.encode_queries(texts)
+
+    near = NearTerms(Counting(), known)  # type: ignore[arg-type]
+    passages = service.retriever().retrieve("Which AI regulations should I know?", k=3)
+    assert near("European", passages) and not near("Rust", passages)
+    assert set(asked) <= {"European", "Rust"}
+    eu = service.embedder.encode_queries(["EU"])[0]
+    assert float(known["EU"] @ eu) > 0.999  # the build's vector is the one the service would make
 
 
 def test_the_pipeline_abstains_on_a_comparison_the_guides_never_make(service):

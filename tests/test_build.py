@@ -17,6 +17,7 @@ from rag.index import outline
 from rag.index.build import build_index
 from rag.index.outline import OUTLINE
 from rag.index.store import CHUNKS, MANIFEST, SENTENCE_OFFSETS, load_index, read_manifest, verify_files
+from rag.index.words import WORD, load_word_vectors
 from rag.settings import Settings
 from tests.fakes import HashingEmbedder
 
@@ -38,8 +39,9 @@ def test_changing_one_guide_re_embeds_only_its_changed_chunks(corpus_copy, index
     guide = corpus_copy / "000_66311b75d3a066c9.txt"
     text = guide.read_text()
     cut = text.index("## Conclusion")  # the page footer after the conclusion is clutter
-    guide.write_text(text[:cut] + "## 27. Quantum Gardening Zorblaxian gardens need quantum care. " + text[cut:])
-    aligned: list[str] = []  # headings and items the edition alignment encodes
+    added = "## 27. Quantum Gardening Zorblaxian gardens need quantum care. "
+    guide.write_text(text[:cut] + added + text[cut:])
+    aligned: list[str] = []  # headings and items the edition alignment encodes, and new words (rag.index.words)
     encode = embedder.encode_queries
     monkeypatch.setattr(embedder, "encode_queries", lambda texts: aligned.extend(texts) or encode(texts))
     report = _build(corpus_copy, index_copy, embedder)
@@ -47,8 +49,11 @@ def test_changing_one_guide_re_embeds_only_its_changed_chunks(corpus_copy, index
     assert 0 < report.embedded <= 3 and report.reused == report.chunk_count - report.embedded
     index = load_index(index_copy, Settings().index_settings(embedder))
     assert any("Zorblaxian" in c.text for c in index.chunks)
-    # Only the new heading and text are encoded again for the alignment, not every node of both editions.
-    assert aligned and len(aligned) <= 3 and all("Zorblaxian" in t or "Quantum Gardening" in t for t in aligned)
+    # Only the new heading and text are encoded again for the alignment, not every node of both editions,
+    # and of the guides' words only those the edit brought.
+    nodes, words = [t for t in aligned if " " in t], {t for t in aligned if " " not in t}
+    assert nodes and len(nodes) <= 3 and all("Zorblaxian" in t or "Quantum Gardening" in t for t in nodes)
+    assert "Zorblaxian" in words and words <= set(WORD.findall(added))
     assert index.alignment.pairs and any(m.older and m.newer for m in index.alignment.pairs[0].items)
 
 
@@ -189,6 +194,24 @@ def test_an_update_gives_the_index_and_search_results_of_a_fresh_build(tmp_path,
         for a, b in zip(updated.dense_search(vector, 10), fresh.dense_search(vector, 10), strict=True):
             np.testing.assert_array_equal(a, b)
     assert not updated.bm25.mentions("zorblax") and not fresh.bm25.mentions("zorblax")  # only the removed guide had it
+
+
+def test_an_update_encodes_only_the_words_no_earlier_build_had(tmp_path, monkeypatch):
+    corpus, embedder, index_dir = _small_corpus(tmp_path), HashingEmbedder(), tmp_path / "index"
+    settings = Settings().index_settings(embedder)  # type: ignore[arg-type]
+    build_index(corpus, index_dir, settings, embedder)  # type: ignore[arg-type]
+    first = load_word_vectors(index_dir)
+    assert "Zorblax" in first and "burrs" not in first
+    (corpus / "b.md").write_text(_guide("B guide", 8, " Grinders need burrs."))
+    asked: list[str] = []
+    encode = embedder.encode_queries
+    monkeypatch.setattr(embedder, "encode_queries", lambda texts: asked.extend(texts) or encode(texts))
+    build_index(corpus, index_dir, settings, embedder)  # type: ignore[arg-type]
+
+    words = load_word_vectors(index_dir)
+    assert {"Grinders", "burrs"} <= set(words) and set(first) <= set(words)  # c.md, carried over, keeps its words
+    assert {"Grinders", "burrs"} <= set(asked) and not set(first) & set(asked)
+    np.testing.assert_array_equal(words["Zorblax"], first["Zorblax"])
 
 
 def _segment_files(folder: Path) -> dict[str, tuple[int, bytes]]:

@@ -142,20 +142,24 @@ class CachedEncode:
         return np.stack([self.used[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
 
     @classmethod
-    def load(cls, encode: Encode, folder: Path | None) -> CachedEncode:
-        """With the node vectors of the index in `folder` (none when it has no readable file)."""
-        if folder is None:
-            return cls(encode, {})
-        try:
-            with np.load(folder / ALIGNMENT_VECTORS) as data:
-                return cls(encode, dict(zip(data["texts"].tolist(), data["vectors"])))
-        except (OSError, ValueError, KeyError):  # none yet, or unreadable: encode everything
-            return cls(encode, {})
+    def load(cls, encode: Encode, folder: Path | None, name: str = ALIGNMENT_VECTORS) -> CachedEncode:
+        """With the vectors the index in `folder` keeps in the file `name` (none when it has no readable file)."""
+        return cls(encode, read_vectors(folder / name) if folder is not None else {})
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, name: str = ALIGNMENT_VECTORS) -> None:
         texts = sorted(self.used)
         vectors = np.stack([self.used[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
-        np.savez(folder / ALIGNMENT_VECTORS, texts=np.array(texts, dtype=str), vectors=vectors)
+        np.savez(folder / name, texts=np.array(texts, dtype=str), vectors=vectors)
+
+
+def read_vectors(path: Path) -> dict[str, np.ndarray]:
+    """Text → vector, as `CachedEncode.save` wrote them; empty when the file is missing or unreadable (they are
+    a cache: whatever is not there is encoded when it is needed)."""
+    try:
+        with np.load(path) as data:
+            return dict(zip(data["texts"].tolist(), data["vectors"]))
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def align_guides(docs: Sequence[Document], chunks: Sequence[Chunk], encode: Encode,

@@ -53,6 +53,7 @@ from rag.index.store import (
     verify_files,
     write_index,
 )
+from rag.index.words import WORD_VECTORS, guide_words
 from rag.ingest.chunking import chunk_document
 from rag.ingest.corpus import corpus_digests, load_corpus
 from rag.ingest.formats import EXTRACTED_DIR, needs_extraction
@@ -180,6 +181,7 @@ def write_documents(
     thresholds = Thresholds.load()
     # The previous build's heading and item vectors, when its vectors can be reused at all.
     node_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None)
+    word_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None, WORD_VECTORS)
 
     def faiss_index(all_vectors: RowFile) -> faiss.Index:
         updated = previous.updated_faiss_index(new_rows, layout.rows, all_vectors) if previous else None
@@ -189,6 +191,8 @@ def write_documents(
         write_outline(staging, docs, previous.folder if previous else None, carried)
         write_alignment(staging, align_guides(docs, chunks, node_encode, thresholds), thresholds)
         node_encode.save(staging)
+        word_encode(guide_words(chunks, word_encode.known if carried else None))
+        word_encode.save(staging, WORD_VECTORS)
         write_index(staging, settings, doc_files, skipped, rows, bm25, faiss_index)
         _write_extracted(staging, docs)
 
