@@ -17,14 +17,10 @@ died) holds none, so the others hand it connections the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, MutableMapping
 from ctypes import Array, c_int
-from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
-
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 CLOSE = (b"connection", b"close")
 
@@ -82,8 +78,7 @@ def counting_protocol(base: type[H11Protocol], share: ConnectionShare) -> type[H
 def shedding(app: ASGIApp, share: ConnectionShare) -> ASGIApp:
     """`app` whose HTTP responses carry `Connection: close` while `share` says this process holds too many."""
 
-    async def wrapped(scope: Message, receive: Callable[[], Awaitable[Message]],
-                      send: Callable[[Message], Awaitable[None]]) -> None:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await app(scope, receive, send)
 

@@ -10,14 +10,14 @@ editions: matched nodes side by side, the nodes of one edition alone. Answers th
 compare editions and `rag diff` read it; nothing else decides what the editions share.
 
 The node vectors are kept beside it (alignment_vectors.npz, text → vector) and reused
-by the next build (`CachedEncode`): a build that changes one guide encodes only that
+by the next build (`rag.index.vector_cache`): a build that changes one guide encodes only that
 guide's new headings and items, not every node of every edition again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
@@ -26,12 +26,12 @@ import numpy as np
 
 from rag.core.text import item_label
 from rag.core.types import Chunk, Document, Unit
+from rag.index.vector_cache import Encode
 
 ALIGNMENT = "alignment.json"
-ALIGNMENT_VECTORS = "alignment_vectors.npz"
+ALIGNMENT_VECTORS = "alignment_vectors.npz"  # the nodes' vectors, a cache for the next build (rag.index.vector_cache)
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "alignment.json"
 SECTION, ITEM = "section", "item"
-Encode = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -124,42 +124,6 @@ class Alignment:
     def between(self, doc_a: str, doc_b: str) -> EditionPair | None:
         """The aligned pair of these two guides (in either order), if they are editions of one series."""
         return next((p for p in self.pairs if {p.older_doc, p.newer_doc} == {doc_a, doc_b}), None)
-
-
-class CachedEncode:
-    """`encode` for the texts not in `known` (the previous build's node vectors); remembers every
-    text it was asked for, with its vector, for the next build (`save`)."""
-
-    def __init__(self, encode: Encode, known: dict[str, np.ndarray]) -> None:
-        self.encode = encode
-        self.known = known
-        self.used: dict[str, np.ndarray] = {}
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in texts if t not in self.known]
-        fresh = dict(zip(missing, self.encode(missing))) if missing else {}
-        self.used = {t: self.known[t] if t in self.known else fresh[t] for t in texts}
-        return np.stack([self.used[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
-
-    @classmethod
-    def load(cls, encode: Encode, folder: Path | None, name: str = ALIGNMENT_VECTORS) -> CachedEncode:
-        """With the vectors the index in `folder` keeps in the file `name` (none when it has no readable file)."""
-        return cls(encode, read_vectors(folder / name) if folder is not None else {})
-
-    def save(self, folder: Path, name: str = ALIGNMENT_VECTORS) -> None:
-        texts = sorted(self.used)
-        vectors = np.stack([self.used[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
-        np.savez(folder / name, texts=np.array(texts, dtype=str), vectors=vectors)
-
-
-def read_vectors(path: Path) -> dict[str, np.ndarray]:
-    """Text → vector, as `CachedEncode.save` wrote them; empty when the file is missing or unreadable (they are
-    a cache: whatever is not there is encoded when it is needed)."""
-    try:
-        with np.load(path) as data:
-            return dict(zip(data["texts"].tolist(), data["vectors"]))
-    except (OSError, ValueError, KeyError):
-        return {}
 
 
 def align_guides(docs: Sequence[Document], chunks: Sequence[Chunk], encode: Encode,

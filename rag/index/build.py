@@ -36,7 +36,7 @@ from rag.core.errors import CorpusError, IndexBuildError, IndexIncompatibleError
 from rag.core.types import Chunk, Document
 from rag.encoders.embedding import Embedder, PassageEncoder, passage_text
 from rag.index import ann
-from rag.index.alignment import CachedEncode, Thresholds, align_guides, write_alignment
+from rag.index.alignment import ALIGNMENT_VECTORS, Thresholds, align_guides, write_alignment
 from rag.index.bm25 import BM25Index
 from rag.index.outline import write_outline
 from rag.index.passages import PASSAGES, Passages, dropped_rows
@@ -53,6 +53,7 @@ from rag.index.store import (
     verify_files,
     write_index,
 )
+from rag.index.vector_cache import CachedEncode
 from rag.index.words import WORD_VECTORS, guide_words
 from rag.ingest.chunking import chunk_document
 from rag.ingest.corpus import corpus_digests, load_corpus
@@ -179,9 +180,11 @@ def write_documents(
     new_rows = previous.new_rows(layout.moves) if previous else np.zeros(0, dtype=np.int64)
     bm25 = (previous.bm25 if previous else BM25Index.empty(settings.bm25)).updated(new_rows, layout.size, layout.rows, texts)
     thresholds = Thresholds.load()
-    # The previous build's heading and item vectors, when its vectors can be reused at all.
-    node_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None)
-    word_encode = CachedEncode.load(embedder.encode_queries, index_dir if previous is not None else None, WORD_VECTORS)
+    # The previous build's vectors of the editions' headings and items and of the guides' words, when its
+    # vectors can be reused at all.
+    reusable = index_dir if previous is not None else None
+    node_encode = CachedEncode.load(embedder.encode_queries, reusable, ALIGNMENT_VECTORS)
+    word_encode = CachedEncode.load(embedder.encode_queries, reusable, WORD_VECTORS)
 
     def faiss_index(all_vectors: RowFile) -> faiss.Index:
         updated = previous.updated_faiss_index(new_rows, layout.rows, all_vectors) if previous else None
@@ -190,7 +193,7 @@ def write_documents(
     def write(staging: Path) -> None:
         write_outline(staging, docs, previous.folder if previous else None, carried)
         write_alignment(staging, align_guides(docs, chunks, node_encode, thresholds), thresholds)
-        node_encode.save(staging)
+        node_encode.save(staging, ALIGNMENT_VECTORS)
         word_encode(guide_words(chunks, word_encode.known if carried else None))
         word_encode.save(staging, WORD_VECTORS)
         write_index(staging, settings, doc_files, skipped, rows, bm25, faiss_index)

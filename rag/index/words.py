@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.core.types import Chunk
-from rag.index.alignment import read_vectors
+from rag.index.vector_cache import read_vectors
 
 #: A word as `rag.answer.neighbours` compares them: letters and digits, with inner "+#-" ("C++", "scikit-learn").
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#-]*[A-Za-z0-9+#]|[A-Z]")
